@@ -1,0 +1,107 @@
+//! The command line: `run`, `validate`, `list`, `schema`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::scenario::StackKind;
+
+/// faultline: drive a service stack with load while faults hit its
+/// downstreams, and decide with evidence whether its circuit breakers
+/// protect it.
+///
+/// Exit codes: 0 every check passed; 1 a check failed; 2 bad input or the
+/// stack could not be brought up; 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios (a suite when several) and write a report folder each.
+    Run {
+        /// Scenario files.
+        #[arg(required = true, value_name = "SCENARIO")]
+        scenarios: Vec<PathBuf>,
+        /// Where run folders are created.
+        #[arg(long, default_value = "reports", value_name = "DIR")]
+        out: PathBuf,
+        /// Seed for every random choice (overrides the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Stack kind (overrides the scenario's).
+        #[arg(long, value_enum)]
+        stack: Option<StackArg>,
+        /// No progress line.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Compare each run with `previous` (the last run of the same
+        /// scenario in the reports folder's history) or a run folder.
+        #[arg(long, value_name = "previous|DIR")]
+        baseline: Option<String>,
+        /// With --baseline: fail a run whose p99, breaker trip time or
+        /// recovery time is worse by more than this (e.g. 10%).
+        #[arg(long, value_name = "PCT", default_value = "10%", requires = "baseline")]
+        max_regression: String,
+    },
+    /// Compare a run with the previous run of its scenario (or a baseline):
+    /// exit 1 on a regression beyond the threshold.
+    Compare {
+        /// The run folder to judge.
+        #[arg(value_name = "RUN_DIR")]
+        run: PathBuf,
+        /// The run folder to compare with (default: the previous run of the
+        /// same scenario in the history of RUN_DIR's reports folder).
+        #[arg(long, value_name = "DIR")]
+        baseline: Option<PathBuf>,
+        /// Largest allowed worsening of p99, trip time and recovery time.
+        #[arg(long, value_name = "PCT", default_value = "10%")]
+        max_regression: String,
+    },
+    /// Redraw a run folder's index.html and .hlog files from its report.json.
+    Report {
+        /// The run folder.
+        #[arg(value_name = "RUN_DIR")]
+        run: PathBuf,
+    },
+    /// Check scenario files without running anything.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true, value_name = "SCENARIO")]
+        scenarios: Vec<PathBuf>,
+        /// Check as if run on this stack kind.
+        #[arg(long, value_enum)]
+        stack: Option<StackArg>,
+    },
+    /// List the scenarios in a folder (default: the shipped ones).
+    List {
+        /// Folder holding scenario files.
+        #[arg(default_value = "scenarios", value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the JSON schema of scenario files (for editors).
+    Schema,
+}
+
+/// `--stack` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StackArg {
+    /// The reference stack and injectors in this process.
+    Embedded,
+    /// A SUT you started; injectors on the scenario's fixed ports.
+    External,
+}
+
+impl From<StackArg> for StackKind {
+    fn from(s: StackArg) -> Self {
+        match s {
+            StackArg::Embedded => StackKind::Embedded,
+            StackArg::External => StackKind::External,
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! `faultline`: the command-line edge. Parses arguments, checks every
+//! scenario before anything starts, runs them, prints summaries and turns the
+//! outcome into an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Parser;
+use faultline::cli::{Cli, Command};
+use faultline::report::{Report, compare, suite, summary};
+use faultline::run::{RunOptions, run};
+use faultline::scenario::{Scenario, StackKind};
+use tokio_util::sync::CancellationToken;
+
+/// Every check passed.
+const PASS: u8 = 0;
+/// A check failed.
+const FAIL: u8 = 1;
+/// Bad input, or the stack could not be brought up.
+const BAD: u8 = 2;
+/// Interrupted (Ctrl-C).
+const INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    "warn,goose=off,reference_stack=error,fault_injectors=error",
+                )
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match cli.command {
+        Command::Validate { scenarios, stack } => validate(&scenarios, stack.map(Into::into)),
+        Command::List { dir } => list(&dir),
+        Command::Schema => {
+            println!("{}", faultline::scenario::schema::json_schema());
+            PASS
+        }
+        Command::Compare {
+            run,
+            baseline,
+            max_regression,
+        } => compare(&run, baseline.as_deref(), &max_regression),
+        Command::Report { run } => rerender(&run),
+        Command::Run {
+            scenarios,
+            out,
+            seed,
+            stack,
+            quiet,
+            baseline,
+            max_regression,
+        } => {
+            let gate = match baseline
+                .map(|b| compare::parse_threshold(&max_regression).map(|t| (b, t)))
+                .transpose()
+            {
+                Ok(gate) => gate,
+                Err(e) => {
+                    eprintln!("faultline: --max-regression {e}");
+                    return ExitCode::from(BAD);
+                }
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("faultline: cannot start the async runtime: {e}");
+                    return ExitCode::from(BAD);
+                }
+            };
+            runtime.block_on(run_all(
+                &scenarios,
+                out,
+                seed,
+                stack.map(Into::into),
+                quiet,
+                gate,
+            ))
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Loads every file; prints every problem found.
+fn load_all(paths: &[PathBuf], stack: Option<StackKind>) -> Option<Vec<Scenario>> {
+    let mut loaded = Vec::new();
+    let mut ok = true;
+    for path in paths {
+        match Scenario::load(path, stack) {
+            Ok(s) => loaded.push(s),
+            Err(errors) => {
+                eprintln!("{errors}");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(loaded)
+}
+
+fn validate(paths: &[PathBuf], stack: Option<StackKind>) -> u8 {
+    match load_all(paths, stack) {
+        Some(scenarios) => {
+            for s in scenarios {
+                println!(
+                    "{}: ok ({}, {} checks, {:.0}s)",
+                    s.path.display(),
+                    s.name,
+                    s.checks.len(),
+                    s.duration.as_secs_f64()
+                );
+            }
+            PASS
+        }
+        None => BAD,
+    }
+}
+
+fn list(dir: &std::path::Path) -> u8 {
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect(),
+        Err(e) => {
+            eprintln!("faultline: cannot read {}: {e}", dir.display());
+            return BAD;
+        }
+    };
+    paths.sort();
+    for path in paths {
+        match Scenario::load(&path, None) {
+            Ok(s) => {
+                let story = s.description.lines().next().unwrap_or_default().to_string();
+                println!(
+                    "{:<34} {:>6.0}s  {}",
+                    s.name,
+                    s.duration.as_secs_f64(),
+                    story
+                );
+            }
+            Err(e) => println!(
+                "{:<34}   invalid: {}",
+                path.display(),
+                e.0.first().map_or(String::new(), |e| e.message.clone())
+            ),
+        }
+    }
+    PASS
+}
+
+/// `--baseline` and its threshold.
+type Gate = Option<(String, f64)>;
+
+async fn run_all(
+    paths: &[PathBuf],
+    out: PathBuf,
+    seed: Option<u64>,
+    stack: Option<StackKind>,
+    quiet: bool,
+    gate: Gate,
+) -> u8 {
+    // Every file is checked before anything starts.
+    let Some(mut scenarios) = load_all(paths, stack) else {
+        return BAD;
+    };
+    if let Some(seed) = seed {
+        for s in &mut scenarios {
+            s.seed = seed;
+        }
+    }
+    let cancel = CancellationToken::new();
+    interrupt_on_ctrl_c(cancel.clone());
+    let options = RunOptions {
+        out: out.clone(),
+        quiet,
+    };
+    let mut code = PASS;
+    let mut index = Vec::new();
+    for scenario in &scenarios {
+        if cancel.is_cancelled() {
+            break;
+        }
+        eprintln!(
+            "faultline: running {} ({:.0}s)",
+            scenario.name,
+            scenario.duration.as_secs_f64()
+        );
+        match run(scenario, &options, cancel.clone()).await {
+            Ok(mut outcome) => {
+                judge_against_baseline(&mut outcome.report, &outcome.dir, &out, gate.as_ref());
+                let record = compare::Summary::of(&outcome.report, &outcome.dir);
+                if let Err(e) = compare::append(&out, &record) {
+                    eprintln!(
+                        "faultline: cannot append to {}: {e}",
+                        out.join(compare::HISTORY).display()
+                    );
+                }
+                print!("{}", summary::render(&outcome.report, &outcome.dir));
+                let this = if outcome.report.interrupted {
+                    INTERRUPTED
+                } else if outcome.report.passed() {
+                    PASS
+                } else {
+                    FAIL
+                };
+                code = worst(code, this);
+                index.push((
+                    scenario.name.clone(),
+                    outcome.report.verdict.clone(),
+                    outcome.dir,
+                ));
+            }
+            Err(e) => {
+                eprintln!("faultline: {}: {e}", scenario.name);
+                code = worst(code, BAD);
+            }
+        }
+    }
+    if index.len() > 1 {
+        println!("suite:");
+        for (name, verdict, dir) in &index {
+            println!("  {verdict:<4} {name} → {}", dir.display());
+        }
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+        match suite::write(&out, &stamp, &index) {
+            Ok(page) => println!("  suite page: {}", page.display()),
+            Err(e) => eprintln!("faultline: cannot write the suite page: {e}"),
+        }
+    }
+    code
+}
+
+/// Compares a fresh run with its baseline (`previous` or a run folder) and
+/// rewrites its report with the comparison; a regression fails the run.
+fn judge_against_baseline(
+    report: &mut Report,
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    gate: Option<&(String, f64)>,
+) {
+    let Some((baseline, threshold)) = gate else {
+        return;
+    };
+    let current = compare::Summary::of(report, dir);
+    let base = if baseline == "previous" {
+        compare::previous(out, &report.scenario, dir)
+    } else {
+        match compare::load(std::path::Path::new(baseline)) {
+            Ok((_, s)) => Some(s),
+            Err(e) => {
+                eprintln!("faultline: --baseline: {e}");
+                None
+            }
+        }
+    };
+    let Some(base) = base else {
+        eprintln!(
+            "faultline: no earlier run of {} to compare with; this run becomes the baseline",
+            report.scenario
+        );
+        return;
+    };
+    let comparison = compare::compare(&current, &base, *threshold);
+    print!("{}", compare::text(&comparison));
+    report.set_comparison(comparison);
+    let written = std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_vec_pretty(report).unwrap_or_default(),
+    )
+    .and_then(|()| report.render(dir));
+    if let Err(e) = written {
+        eprintln!(
+            "faultline: cannot rewrite {} with the comparison: {e}",
+            dir.display()
+        );
+    }
+}
+
+fn compare(run: &std::path::Path, baseline: Option<&std::path::Path>, threshold: &str) -> u8 {
+    let threshold = match compare::parse_threshold(threshold) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("faultline: --max-regression {e}");
+            return BAD;
+        }
+    };
+    let (report, current) = match compare::load(run) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("faultline: {e}");
+            return BAD;
+        }
+    };
+    let base = match baseline {
+        Some(dir) => match compare::load(dir) {
+            Ok((_, s)) => s,
+            Err(e) => {
+                eprintln!("faultline: {e}");
+                return BAD;
+            }
+        },
+        None => {
+            let out = run.parent().unwrap_or(std::path::Path::new("."));
+            match compare::previous(out, &report.scenario, run) {
+                Some(s) => s,
+                None => {
+                    println!(
+                        "no earlier run of {} in {}: nothing to compare",
+                        report.scenario,
+                        out.join(compare::HISTORY).display()
+                    );
+                    return PASS;
+                }
+            }
+        }
+    };
+    let comparison = compare::compare(&current, &base, threshold);
+    print!("{}", compare::text(&comparison));
+    if comparison.regressed { FAIL } else { PASS }
+}
+
+fn rerender(run: &std::path::Path) -> u8 {
+    match compare::load(run) {
+        Ok((report, _)) => match report.render(run) {
+            Ok(()) => {
+                println!("{}", run.join("index.html").display());
+                PASS
+            }
+            Err(e) => {
+                eprintln!("faultline: cannot write into {}: {e}", run.display());
+                BAD
+            }
+        },
+        Err(e) => {
+            eprintln!("faultline: {e}");
+            BAD
+        }
+    }
+}
+
+/// Interrupted beats bad input beats a failed check beats a pass.
+fn worst(a: u8, b: u8) -> u8 {
+    let rank = |c: u8| match c {
+        INTERRUPTED => 3,
+        BAD => 2,
+        FAIL => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// First Ctrl-C: stop the load, tear down, report what was seen. Second:
+/// exit at once (everything runs in this process, so it all goes with it).
+fn interrupt_on_ctrl_c(cancel: CancellationToken) {
+    static SEEN: AtomicBool = AtomicBool::new(false);
+    let installed = ctrlc::set_handler(move || {
+        if SEEN.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(INTERRUPTED));
+        }
+        eprintln!(
+            "faultline: interrupted; stopping the load and tearing down (Ctrl-C again to quit now)"
+        );
+        cancel.cancel();
+        goose::trigger_killswitch("interrupted");
+    });
+    if let Err(e) = installed {
+        eprintln!(
+            "faultline: cannot catch Ctrl-C ({e}); an interrupt will end the process without a report"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The text summary printed at the end of a run.
+
+use std::fmt::Write as _;
+
+use super::Report;
+
+fn ms(us: u64) -> String {
+    if us >= 10_000_000 {
+        format!("{:.1}s", us as f64 / 1e6)
+    } else {
+        format!("{:.1}ms", us as f64 / 1e3)
+    }
+}
+
+fn times(list: &[f64]) -> String {
+    let shown: Vec<String> = list.iter().take(6).map(|t| format!("{t:.2}s")).collect();
+    let more = list.len().saturating_sub(6);
+    if more > 0 {
+        format!("{} (+{more})", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// A plain-text summary of the run (no colour, fit for CI logs).
+pub fn render(report: &Report, dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "faultline · {} · seed {} · {} stack · {:.1}s",
+        report.scenario, report.seed, report.stack, report.duration_s
+    );
+    let _ = writeln!(
+        out,
+        "  {:<22} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9}",
+        "journey", "requests", "errors", "dropped", "p50", "p99", "max"
+    );
+    for j in &report.journeys {
+        let _ = writeln!(
+            out,
+            "  {:<22} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9}",
+            j.name,
+            j.requests,
+            j.errors,
+            j.dropped,
+            ms(j.latency_us.p50),
+            ms(j.latency_us.p99),
+            ms(j.latency_us.max)
+        );
+    }
+    for b in &report.breakers {
+        if b.episodes.opened_at_s.is_empty() && b.episodes.closed_at_s.is_empty() {
+            let _ = writeln!(
+                out,
+                "  breaker {} ({} {}): never opened",
+                b.downstream, b.source, b.method
+            );
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  breaker {} ({} {}): opened {}; half-open {}; closed {}",
+            b.downstream,
+            b.source,
+            b.method,
+            times(&b.episodes.opened_at_s),
+            times(&b.episodes.half_open_at_s),
+            times(&b.episodes.closed_at_s)
+        );
+    }
+    for r in &report.recoveries {
+        let _ = writeln!(
+            out,
+            "  recovery {} cleared at {:.2}s: {} {}",
+            r.downstream,
+            r.cleared_at_s,
+            r.journey,
+            r.recovery_s
+                .map_or("not back at baseline".into(), |s| format!(
+                    "back after {s:.2}s"
+                ))
+        );
+    }
+    for c in &report.checks {
+        let mark = match (c.passed, c.inconclusive) {
+            (true, _) => "PASS",
+            (false, true) => "INCONCLUSIVE",
+            (false, false) => "FAIL",
+        };
+        let _ = writeln!(out, "  {mark:<4} {} — {}", c.name, c.observed);
+        if !c.passed {
+            let _ = writeln!(out, "       expected: {}", c.expected);
+            for e in &c.evidence {
+                let _ = writeln!(out, "       · {e}");
+            }
+        }
+    }
+    let failed = report.checks.iter().filter(|c| !c.passed).count();
+    let verdict = match (report.passed(), report.interrupted) {
+        (_, true) => "INTERRUPTED".to_string(),
+        (true, _) => format!("PASS ({} checks)", report.checks.len()),
+        (false, _) => format!("FAIL ({failed} of {} checks failed)", report.checks.len()),
+    };
+    let _ = writeln!(out, "  verdict: {verdict} → {}", dir.display());
+    out
+}

@@ -1,0 +1,241 @@
+//! One run of one scenario, through the pipeline: bring the stack up and
+//! prove its wires, drive the load while the fault timeline plays and the
+//! observers sample, decide, report, tear everything down.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::RunClock;
+use crate::faults;
+use crate::load::driver::{self, Lane, LoadError, LoadSettings};
+use crate::load::journeys::Caller;
+use crate::load::recorder::Recorder;
+use crate::load::{progress, series_of};
+use crate::observe::{self, Observations, integrity, sut};
+use crate::report::Report;
+use crate::scenario::{Check, Scenario};
+use crate::stack::{Stack, StackError, preflight};
+use crate::verdict;
+
+/// Time between starting goose and the first intended request, so every
+/// goose user is up before the schedule begins.
+const LEAD: Duration = Duration::from_millis(500);
+
+/// How a run is carried out.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Folder the run folder is created in.
+    pub out: PathBuf,
+    /// No progress line.
+    pub quiet: bool,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// The report written there.
+    pub report: Report,
+}
+
+/// Why a run could not produce a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The stack could not be brought up or failed preflight.
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    /// The load could not run.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The run folder could not be written.
+    #[error("cannot write the run folder {path}: {source}")]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Runs `scenario`; `cancel` (Ctrl-C) stops the load early and still reports.
+pub async fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    cancel: CancellationToken,
+) -> Result<RunOutcome, RunError> {
+    let began = Instant::now();
+    let dir = run_dir(&options.out, &scenario.name).map_err(|source| RunError::Io {
+        path: options.out.clone(),
+        source,
+    })?;
+    let result = run_in(scenario, options, &dir, began, cancel).await;
+    if result.is_err() {
+        // Nothing half-done is left behind: no report, no folder.
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+async fn run_in(
+    scenario: &Scenario,
+    options: &RunOptions,
+    dir: &Path,
+    began: Instant,
+    cancel: CancellationToken,
+) -> Result<RunOutcome, RunError> {
+    let stack = Stack::start(scenario, dir).await?;
+    tracing::debug!(scenario = %scenario.name, "stack up");
+    let caller = Arc::new(Caller::new(
+        scenario.merchant.clone(),
+        run_tag(scenario.seed),
+    ));
+    if let Err(e) = preflight::check(&stack, scenario, &caller).await {
+        stack.shutdown().await;
+        return Err(e.into());
+    }
+
+    tracing::debug!("preflight passed");
+    let (specs, lane_series) = series_of(&scenario.load);
+    let recorder = Arc::new(Recorder::new(
+        specs,
+        scenario.phases.clone(),
+        scenario.load.window,
+        scenario.load.timeout,
+        scenario.seed,
+    ));
+    let load_start = Instant::now() + LEAD;
+    let started_at = (Utc::now() + LEAD).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let clock = RunClock::new(stack.clock, load_start);
+    let lanes = scenario
+        .load
+        .journeys
+        .iter()
+        .zip(lane_series)
+        .map(|(journey, (index, webhook_series))| Lane {
+            journey: journey.clone(),
+            index,
+            target: stack
+                .services
+                .get(&journey.kind.entry())
+                .cloned()
+                .unwrap_or_default(),
+            series: index,
+            webhook_series,
+        })
+        .collect();
+    let settings = LoadSettings {
+        model: scenario.load.model,
+        duration: scenario.duration,
+        timeout: scenario.load.timeout,
+        max_lag: scenario.load.max_lag,
+    };
+
+    let observing = CancellationToken::new();
+    let sampler = tokio::spawn(sut::sample(
+        stack.services.clone(),
+        scenario.sut.clone(),
+        clock,
+        observing.clone(),
+    ));
+    let progress = progress::spawn(
+        Arc::clone(&recorder),
+        scenario.phases.clone(),
+        load_start,
+        scenario.duration,
+        options.quiet,
+        observing.clone(),
+    );
+    let (events, driven) = tokio::join!(
+        faults::run(scenario.faults.clone(), &stack, clock, cancel.clone()),
+        driver::drive(
+            lanes,
+            &settings,
+            Arc::clone(&caller),
+            Arc::clone(&recorder),
+            load_start,
+            cancel.clone()
+        ),
+    );
+    tracing::debug!(cancelled = cancel.is_cancelled(), "load finished");
+    observing.cancel();
+    let sut_samples = sampler.await.unwrap_or_default();
+    let _ = progress.await;
+    if let Err(e) = driven {
+        stack.shutdown().await;
+        return Err(e.into());
+    }
+
+    let load = recorder.finish();
+    let mut integrity_results = Vec::new();
+    for plan in &scenario.checks {
+        if let Check::Integrity { journey } = &plan.check {
+            let (Some(series), Some(j)) = (load.series(journey), scenario.journey(journey)) else {
+                continue;
+            };
+            let base = stack
+                .services
+                .get(&j.kind.entry())
+                .cloned()
+                .unwrap_or_default();
+            integrity_results.push(
+                integrity::lookup(journey, &base, &series.acks, series.acks_total, &caller).await,
+            );
+        }
+    }
+    let obs = Observations {
+        phases: scenario.phases.clone(),
+        load,
+        injectors: observe::injectors(&stack, &clock),
+        sut: sut_samples,
+        faults: events,
+        transitions: observe::transitions(&stack, &clock),
+        integrity: integrity_results,
+    };
+    tracing::debug!("observations collected");
+    let analysis = verdict::evaluate(scenario, &obs);
+    let report = Report::new(scenario, &obs, &analysis, started_at, cancel.is_cancelled());
+    stack.shutdown().await;
+    tracing::debug!("stack down");
+    report
+        .write(dir, began.elapsed().as_secs_f64())
+        .map_err(|source| RunError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    Ok(RunOutcome {
+        dir: dir.to_path_buf(),
+        report,
+    })
+}
+
+/// A fresh folder `<out>/<name>-<UTC time>[-n]`.
+fn run_dir(out: &Path, name: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(out)?;
+    let stamp = Utc::now().format("%Y%m%d-%H%M%S");
+    let mut n = 1;
+    loop {
+        let dir = match n {
+            1 => out.join(format!("{name}-{stamp}")),
+            n => out.join(format!("{name}-{stamp}-{n}")),
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Prefix of the run's business ids: unique across runs against one SUT.
+fn run_tag(seed: u64) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    format!("FL{seed:x}-{ms:x}")
+}

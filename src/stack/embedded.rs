@@ -1,0 +1,131 @@
+//! The embedded stack: the reference stack's five services and an injector
+//! for every downstream, all in this process.
+//!
+//! External downstreams (risk, order, channel, ...) get stand-ins. The two
+//! hops between services of the stack — merchant-service → payment-gateway
+//! and settlement-service → withdrawal-service — get injectors in front mode,
+//! so those hops can be faulted too.
+
+use std::collections::BTreeMap;
+
+use fault_injectors::InjectorSet;
+use reference_stack::{BreakerTransition, Downstream, RunningService, ServiceConfig, ServiceKind};
+
+use super::{Injectors, Stack, StackError};
+use crate::scenario::{Scenario, StackKind};
+
+/// The services running in this process.
+pub(super) struct Sut {
+    services: Vec<RunningService>,
+}
+
+impl Sut {
+    pub(super) fn transitions(&self) -> Vec<BreakerTransition> {
+        let mut all: Vec<BreakerTransition> = self
+            .services
+            .iter()
+            .flat_map(RunningService::breaker_transitions)
+            .collect();
+        all.sort_by_key(|t| t.at);
+        all
+    }
+
+    pub(super) async fn shutdown(self) {
+        for service in self.services {
+            service.shutdown().await;
+        }
+    }
+}
+
+/// Downstreams that are services of the stack itself.
+const INTERNAL: [(Downstream, ServiceKind); 2] = [
+    (Downstream::Gateway, ServiceKind::PaymentGateway),
+    (Downstream::Withdrawal, ServiceKind::WithdrawalService),
+];
+
+pub(super) async fn start(
+    scenario: &Scenario,
+    injectors: &Injectors<'_>,
+) -> Result<Stack, StackError> {
+    let plan = &scenario.stack;
+    let mut started = Vec::new();
+    for downstream in Downstream::ALL {
+        if INTERNAL.iter().any(|(d, _)| *d == downstream) {
+            continue;
+        }
+        let placement = plan.injectors.get(&downstream);
+        started.push(
+            injectors
+                .start(
+                    downstream,
+                    placement.and_then(|p| p.listen),
+                    placement.and_then(|p| p.upstream.as_deref()),
+                )
+                .await?,
+        );
+    }
+    let mut wiring: BTreeMap<Downstream, String> = started
+        .iter()
+        .filter_map(|i| crate::platform::downstream_named(i.name()).map(|d| (d, i.url())))
+        .collect();
+    wiring.extend(plan.wiring.clone());
+
+    // Services called by other services start first, then their front
+    // injectors, then the services that call them.
+    let mut services = Vec::new();
+    for (downstream, kind) in INTERNAL {
+        let service = reference_stack::start(service_config(scenario, kind, &wiring)).await?;
+        let placement = plan.injectors.get(&downstream);
+        let front = injectors
+            .start(
+                downstream,
+                placement.and_then(|p| p.listen),
+                Some(&service.url()),
+            )
+            .await?;
+        if !plan.wiring.contains_key(&downstream) {
+            wiring.insert(downstream, front.url());
+        }
+        started.push(front);
+        services.push(service);
+    }
+    for kind in [
+        ServiceKind::MerchantService,
+        ServiceKind::SettlementService,
+        ServiceKind::MerchantAuthService,
+    ] {
+        services.push(reference_stack::start(service_config(scenario, kind, &wiring)).await?);
+    }
+    let urls = services.iter().map(|s| (s.kind(), s.url())).collect();
+    Ok(Stack {
+        kind: StackKind::Embedded,
+        services: urls,
+        injectors: InjectorSet::new(started)?,
+        clock: injectors.clock,
+        wiring,
+        embedded: Some(Sut { services }),
+    })
+}
+
+fn service_config(
+    scenario: &Scenario,
+    kind: ServiceKind,
+    wiring: &BTreeMap<Downstream, String>,
+) -> ServiceConfig {
+    let plan = &scenario.stack;
+    let mut config = ServiceConfig::new(kind)
+        .client_settings(plan.clients.clone())
+        .time_scale(plan.time_scale);
+    for downstream in kind.downstreams() {
+        if let Some(url) = wiring.get(downstream) {
+            config = config.downstream_url(*downstream, url.clone());
+        }
+        if let Some(settings) = plan.client_overrides.get(downstream) {
+            config = config.client_settings_for(*downstream, settings.clone());
+        }
+    }
+    if let Some(defects) = plan.defects.get(&kind) {
+        config = config.defects(defects.clone());
+    }
+    config
+}

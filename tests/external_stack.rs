@@ -194,12 +194,13 @@ fn faultline_drives_and_judges_a_separately_started_stack() {
     );
     assert!(stdout.contains("external stack"), "{stdout}");
     // The SUT's own gauge was read and agrees with the inference.
+    // The reports folder also holds the history file.
     let run_dir = std::fs::read_dir(&out)
         .expect("reports")
         .flatten()
-        .next()
-        .expect("a run folder")
-        .path();
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("a run folder");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).expect("report"))
             .expect("json");
@@ -231,7 +232,9 @@ fn a_sut_wired_to_the_wrong_port_fails_preflight_with_the_wire_named() {
         "{stderr}"
     );
     // Nothing half-done is left: no run folder, and the injector ports are free again.
-    let folders = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
+    let folders = std::fs::read_dir(&out)
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+        .unwrap_or(0);
     assert_eq!(folders, 0, "a failed preflight left a run folder");
     assert!(
         TcpListener::bind(("127.0.0.1", ports.order)).is_ok(),

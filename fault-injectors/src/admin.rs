@@ -13,6 +13,7 @@
 //! | GET | `/injectors/{name}/counters` | | totals |
 //! | GET | `/injectors/{name}/buckets?since=N` | | arrival buckets |
 //! | GET | `/injectors/{name}/changes` | | fault changes with times |
+//! | GET | `/injectors/{name}/clock` | | `{"now_s": ...}` on the injector's clock |
 //!
 //! Bad input (unknown injector, malformed JSON, an invalid fault) is answered
 //! 400 with `{"error": "..."}` and changes nothing.
@@ -102,6 +103,7 @@ pub fn router(set: InjectorSet) -> Router {
         .route("/injectors/{name}/counters", get(counters))
         .route("/injectors/{name}/buckets", get(buckets))
         .route("/injectors/{name}/changes", get(changes))
+        .route("/injectors/{name}/clock", get(clock))
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -223,6 +225,12 @@ async fn buckets(
     let injector = find(&set, &name)?;
     let Query(since) = query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     ok(injector.buckets_since(since.since))
+}
+
+/// Lets a remote reader put bucket and change times on its own clock.
+async fn clock(State(set): State<InjectorSet>, Path(name): Path<String>) -> ApiResult {
+    let clock = find(&set, &name)?.clock();
+    ok(json!({ "now_s": clock.since_origin(std::time::Instant::now()).as_secs_f64() }))
 }
 
 async fn changes(State(set): State<InjectorSet>, Path(name): Path<String>) -> ApiResult {

@@ -50,6 +50,7 @@
 //!   remembered for a sliding window only ([`observe`]).
 
 pub mod admin;
+pub mod admin_client;
 mod backend;
 pub mod clock;
 pub mod config;
@@ -62,6 +63,7 @@ pub mod observe;
 pub mod program;
 pub mod stand_in;
 
+pub use admin_client::{AdminClient, AdminError};
 pub use backend::{Mode, Override, OverrideBuilder};
 pub use clock::Clock;
 pub use fault::{Delay, Fault, FaultError, FaultKind, Flapping, PathPattern, Target};

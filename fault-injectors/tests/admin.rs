@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{client, stand_in};
-use fault_injectors::{InjectorSet, admin};
+use fault_injectors::{AdminClient, AdminError, Fault, InjectorSet, admin};
 use serde_json::{Value, json};
 
 const SUMMARY: &str = "/api/v1/risk/merchants/M001/summary";
@@ -217,4 +217,75 @@ async fn bad_admin_input_is_refused_and_changes_nothing() {
     let faults = risk.faults();
     assert_eq!(faults.len(), 1);
     assert_eq!(faults[0].id.as_deref(), Some("keep"));
+}
+
+#[tokio::test]
+async fn the_admin_client_drives_a_remote_injector_like_a_local_one() {
+    let (set, server, http) = setup().await;
+    let remote = AdminClient::new(server.url());
+    let orders = set.get("order-service").expect("order-service");
+
+    let id = remote
+        .inject("order-service", &Fault::status(503).id("outage"))
+        .await
+        .expect("injected");
+    assert_eq!(id, "outage");
+    assert_eq!(
+        orders.faults().len(),
+        1,
+        "the local injector sees the fault"
+    );
+    let status = http
+        .post(format!("{}/api/v1/orders", orders.url()))
+        .json(&common::order_body("A-1"))
+        .send()
+        .await
+        .expect("answered")
+        .status();
+    assert_eq!(status, 503);
+    let counters = remote.counters("order-service").await.expect("counters");
+    assert_eq!(counters.attempts, 1);
+    assert_eq!(counters.by_outcome.get("status_503"), Some(&1));
+    let page = remote
+        .buckets_since("order-service", 0)
+        .await
+        .expect("buckets");
+    assert_eq!(page.buckets.iter().map(|b| b.total()).sum::<u64>(), 1);
+
+    // The remote clock reads what the injector's own clock reads.
+    let local = orders
+        .clock()
+        .since_origin(std::time::Instant::now())
+        .as_secs_f64();
+    let now = remote.now_s("order-service").await.expect("clock");
+    assert!((now - local).abs() < 1.0, "remote {now} vs local {local}");
+    assert!(now >= local);
+
+    assert!(
+        remote
+            .clear_fault("order-service", "outage")
+            .await
+            .expect("cleared")
+    );
+    assert!(
+        !remote
+            .clear_fault("order-service", "outage")
+            .await
+            .expect("answered")
+    );
+    assert!(orders.faults().is_empty());
+    match remote.inject("no-such-service", &Fault::status(503)).await {
+        Err(AdminError::Refused {
+            status: 400,
+            message,
+            ..
+        }) => {
+            assert!(message.contains("unknown injector"), "{message}")
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+    match AdminClient::new("http://127.0.0.1:9").list().await {
+        Err(AdminError::Unreachable { .. }) => {}
+        other => panic!("expected unreachable, got {other:?}"),
+    }
 }

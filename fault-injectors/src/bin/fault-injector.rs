@@ -48,6 +48,14 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     decision_log_dir: Option<PathBuf>,
 
+    /// Arrival bucket width in milliseconds (overrides the file's).
+    #[arg(long, value_name = "MS")]
+    bucket_ms: Option<u64>,
+
+    /// How many arrival buckets each injector keeps (overrides the file's).
+    #[arg(long, value_name = "N")]
+    bucket_capacity: Option<usize>,
+
     /// List the built-in stand-ins and exit.
     #[arg(long)]
     list_stand_ins: bool,
@@ -100,6 +108,12 @@ async fn start(cli: Cli) -> Result<(InjectorSet, admin::AdminServer)> {
         anyhow::bail!(
             "no injectors: give --config FILE, --stand-in NAME@ADDR or --front NAME@ADDR=URL"
         );
+    }
+    if let Some(ms) = cli.bucket_ms {
+        file.observe.bucket_ms = ms;
+    }
+    if let Some(n) = cli.bucket_capacity {
+        file.observe.bucket_capacity = n;
     }
     let seed = cli.seed.unwrap_or(file.seed);
     let log_dir = cli.decision_log_dir.or(file.decision_log_dir);

@@ -484,6 +484,50 @@ impl ServiceConfig {
     }
 }
 
+impl ServiceConfig {
+    /// The env vars [`ServiceConfig::from_env`] reads back into this
+    /// configuration (listen address, downstream URLs, time scale, defects,
+    /// every client setting), for running the service as a process or a
+    /// container. Merchants, signature window and store capacity are not
+    /// carried: the binary's defaults apply.
+    pub fn to_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("LISTEN_ADDR".to_string(), self.listen.to_string()),
+            ("TIME_SCALE".to_string(), self.time_scale.to_string()),
+        ];
+        if !self.defects.is_empty() {
+            env.push(("DEFECTS".into(), self.defects.to_string()));
+        }
+        for (d, url) in &self.downstream_urls {
+            env.push((d.url_env_var().into(), url.clone()));
+        }
+        client_env(&self.client_defaults, "", &mut env);
+        for (d, settings) in &self.client_overrides {
+            client_env(settings, &format!("_{}", d.name().to_uppercase()), &mut env);
+        }
+        env
+    }
+}
+
+/// `settings` as the [`CLIENT_ENV`] variables with `suffix`.
+fn client_env(s: &ClientSettings, suffix: &str, env: &mut Vec<(String, String)>) {
+    let ms = |d: Duration| d.as_millis().to_string();
+    let values = [
+        s.max_requests.to_string(),
+        ms(s.interval),
+        ms(s.open_timeout),
+        s.min_requests.to_string(),
+        s.failure_ratio.to_string(),
+        s.max_attempts.to_string(),
+        ms(s.retry_delay),
+        ms(s.attempt_timeout),
+        ms(s.async_timeout),
+    ];
+    for (name, value) in CLIENT_ENV.iter().zip(values) {
+        env.push((format!("{name}{suffix}"), value));
+    }
+}
+
 /// The env vars holding client settings; a `_<CLIENT>` suffix sets one client only.
 pub const CLIENT_ENV: [&str; 9] = [
     "BREAKER_MAX_REQUESTS",
@@ -812,5 +856,26 @@ mod tests {
         let resolved = config.resolve().unwrap();
         assert_eq!(resolved.merchants.len(), 2);
         assert_eq!(resolved.merchants[1].api_secret, "s2");
+    }
+
+    #[test]
+    fn to_env_is_read_back_as_the_same_configuration() {
+        let mut retry_fast = ClientSettings::platform();
+        retry_fast.retry_delay = Duration::from_millis(7);
+        retry_fast.failure_ratio = 0.75;
+        let config = ServiceConfig::new(ServiceKind::PaymentGateway)
+            .listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)))
+            .downstream_url(Downstream::Order, "http://order-service:8102")
+            .time_scale(0.01)
+            .defect(Defect::NoClientTimeout)
+            .defect_for(Defect::NoBreaker, Downstream::Risk)
+            .client_settings_for(Downstream::Channel, retry_fast);
+        let env = config.to_env();
+        assert!(env.contains(&("DEFECTS".into(), "no_client_timeout,no_breaker@risk".into())));
+        let back = ServiceConfig::from_env_vars(ServiceKind::PaymentGateway, env).expect("valid");
+        assert_eq!(
+            format!("{:?}", back.resolve().expect("resolves")),
+            format!("{:?}", config.resolve().expect("resolves"))
+        );
     }
 }

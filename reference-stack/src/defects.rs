@@ -139,6 +139,11 @@ impl Defects {
         Self::default()
     }
 
+    /// Whether no defect is switched on.
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
     /// Parse `name[@client],...`; `setting` names the source in errors (e.g. `DEFECTS`).
     pub fn parse(setting: &str, text: &str) -> Result<Self, ConfigError> {
         let mut defects = Self::none();

@@ -86,6 +86,50 @@ pub enum Command {
     },
     /// Print the JSON schema of scenario files (for editors).
     Schema,
+    /// The Docker images of the containers and compose stacks.
+    Images {
+        /// What to do.
+        #[command(subcommand)]
+        action: ImagesAction,
+    },
+    /// Set a fault live on an injector of a running stack (docker compose
+    /// up, a containers or compose run, any fault-injector).
+    Inject {
+        /// Injector name, e.g. order-service.
+        injector: String,
+        /// The fault, as in scenario files (kind = "status", code = 503,
+        /// rate = 0.3) or as JSON ({"kind":"refuse"}).
+        fault: String,
+        /// Admin API URL (default: the running faultline stack, else
+        /// http://127.0.0.1:9400).
+        #[arg(long, env = "FAULTLINE_ADMIN", value_name = "URL")]
+        admin: Option<String>,
+    },
+    /// Clear one fault (by id) or every fault of an injector.
+    Clear {
+        /// Injector name.
+        injector: String,
+        /// Fault id (default: all of the injector's faults).
+        id: Option<String>,
+        /// Admin API URL (as for inject).
+        #[arg(long, env = "FAULTLINE_ADMIN", value_name = "URL")]
+        admin: Option<String>,
+    },
+    /// Show every injector of the running stacks: faults and arrivals.
+    Status {
+        /// Admin API URL (default: every running faultline stack, else
+        /// http://127.0.0.1:9400).
+        #[arg(long, env = "FAULTLINE_ADMIN", value_name = "URL")]
+        admin: Option<String>,
+    },
+}
+
+/// `faultline images ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImagesAction {
+    /// Build the static binaries and the FROM scratch images (only what
+    /// changed) and print each image with its size.
+    Build,
 }
 
 /// `--stack` values.
@@ -95,6 +139,11 @@ pub enum StackArg {
     Embedded,
     /// A SUT you started; injectors on the scenario's fixed ports.
     External,
+    /// The reference stack and injectors in Docker containers
+    /// (testcontainers; images built locally on first use).
+    Containers,
+    /// The root docker-compose.yml, driven through testcontainers.
+    Compose,
 }
 
 impl From<StackArg> for StackKind {
@@ -102,6 +151,8 @@ impl From<StackArg> for StackKind {
         match s {
             StackArg::Embedded => StackKind::Embedded,
             StackArg::External => StackKind::External,
+            StackArg::Containers => StackKind::Containers,
+            StackArg::Compose => StackKind::Compose,
         }
     }
 }

@@ -66,10 +66,16 @@ pub async fn run(
         let id = fault_id(i, &w.fault);
         let applied = if set {
             let mut fault = w.fault.clone();
-            fault.id = Some(id);
-            injector.inject(fault).is_ok()
+            fault.id = Some(id.clone());
+            match injector.inject(fault).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::error!("cannot set {id} on {}: {e}", injector.name());
+                    false
+                }
+            }
         } else {
-            injector.clear_fault(&id)
+            injector.clear_fault(&id).await
         };
         if applied {
             events.push(FaultEvent {

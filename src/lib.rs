@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod control;
 pub mod faults;
 pub mod load;
 pub mod observe;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 use faultline::cli::{Cli, Command};
+use faultline::control;
 use faultline::report::{Report, compare, suite, summary};
 use faultline::run::{RunOptions, run};
 use faultline::scenario::{Scenario, StackKind};
@@ -22,13 +23,90 @@ const BAD: u8 = 2;
 /// Interrupted (Ctrl-C).
 const INTERRUPTED: u8 = 130;
 
+/// The commands that talk to Docker or a running stack.
+fn live(command: Command) -> u8 {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("faultline: cannot start the async runtime: {e}");
+            return BAD;
+        }
+    };
+    let done: anyhow::Result<()> = runtime.block_on(async {
+        match command {
+            Command::Images { .. } => {
+                for image in faultline::stack::docker::images::build_all().await? {
+                    let how = if image.built { "built" } else { "up to date" };
+                    println!(
+                        "{}  {:.1} MB  ({how})",
+                        image.image,
+                        image.size as f64 / 1e6
+                    );
+                }
+            }
+            Command::Inject {
+                injector,
+                fault,
+                admin,
+            } => {
+                let fault = control::parse_fault(&fault)?;
+                let id = control::inject(admin.as_deref(), &injector, fault).await?;
+                println!("{injector}: fault {id} set");
+            }
+            Command::Clear {
+                injector,
+                id,
+                admin,
+            } => {
+                let n = control::clear(admin.as_deref(), &injector, id.as_deref()).await?;
+                println!("{injector}: {n} fault(s) cleared");
+            }
+            Command::Status { admin } => {
+                for (target, injectors) in control::status(admin.as_deref()).await? {
+                    let run = target
+                        .run
+                        .map(|r| format!(" (run {r})"))
+                        .unwrap_or_default();
+                    println!("{}{run}", target.url);
+                    for i in injectors {
+                        let faults: Vec<String> = i
+                            .faults
+                            .iter()
+                            .map(|f| serde_json::to_string(f).unwrap_or_default())
+                            .collect();
+                        println!(
+                            "  {:<22} {:>8} arrivals  {}",
+                            i.name,
+                            i.counters.attempts,
+                            if faults.is_empty() {
+                                "no fault".into()
+                            } else {
+                                faults.join(" ")
+                            }
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    });
+    match done {
+        Ok(()) => PASS,
+        Err(e) => {
+            eprintln!("faultline: {e:#}");
+            BAD
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new(
-                    "warn,goose=off,reference_stack=error,fault_injectors=error",
+                    "warn,faultline::stack::docker=info,goose=off,reference_stack=error,fault_injectors=error",
                 )
             }),
         )
@@ -47,6 +125,10 @@ fn main() -> ExitCode {
             max_regression,
         } => compare(&run, baseline.as_deref(), &max_regression),
         Command::Report { run } => rerender(&run),
+        Command::Images { .. }
+        | Command::Inject { .. }
+        | Command::Clear { .. }
+        | Command::Status { .. } => live(cli.command),
         Command::Run {
             scenarios,
             out,

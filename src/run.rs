@@ -190,7 +190,7 @@ async fn run_in(
     let obs = Observations {
         phases: scenario.phases.clone(),
         load,
-        injectors: observe::injectors(&stack, &clock),
+        injectors: observe::injectors(&stack, &clock).await,
         sut: sut_samples,
         faults: events,
         transitions: observe::transitions(&stack, &clock),

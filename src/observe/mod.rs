@@ -86,32 +86,37 @@ pub struct Observations {
 }
 
 /// Reads every injector's arrivals, converted to the run's clock.
-pub fn injectors(stack: &Stack, clock: &RunClock) -> BTreeMap<Downstream, InjectorObservation> {
-    stack
-        .injectors
-        .iter()
-        .filter_map(|injector| {
-            let downstream = crate::platform::downstream_named(injector.name())?;
-            let page = injector.buckets_since(0);
-            let buckets = page
-                .buckets
-                .into_iter()
-                .map(|mut b| {
-                    b.start_s = clock.from_injector(b.start_s);
-                    b
-                })
-                .collect();
-            Some((
-                downstream,
-                InjectorObservation {
-                    name: injector.name().to_string(),
-                    width_s: page.width_ms as f64 / 1000.0,
-                    buckets,
-                    counters: injector.counters(),
-                },
-            ))
-        })
-        .collect()
+pub async fn injectors(
+    stack: &Stack,
+    clock: &RunClock,
+) -> BTreeMap<Downstream, InjectorObservation> {
+    let mut seen = BTreeMap::new();
+    for injector in &stack.injectors {
+        let Some(downstream) = crate::platform::downstream_named(injector.name()) else {
+            continue;
+        };
+        let Some(page) = injector.buckets().await else {
+            continue;
+        };
+        let buckets = page
+            .buckets
+            .into_iter()
+            .map(|mut b| {
+                b.start_s = clock.from_injector(b.start_s);
+                b
+            })
+            .collect();
+        seen.insert(
+            downstream,
+            InjectorObservation {
+                name: injector.name().to_string(),
+                width_s: page.width_ms as f64 / 1000.0,
+                buckets,
+                counters: injector.counters().await,
+            },
+        );
+    }
+    seen
 }
 
 /// The SUT's logged transitions on the run's clock.

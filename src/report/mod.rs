@@ -227,7 +227,7 @@ impl Report {
             file: scenario.path.display().to_string(),
             description: scenario.description.clone(),
             seed: scenario.seed,
-            stack: format!("{:?}", scenario.stack.kind).to_lowercase(),
+            stack: scenario.stack.kind.name().to_string(),
             started_at,
             duration_s: scenario.duration.as_secs_f64(),
             verdict: if passed { "pass" } else { "fail" }.into(),

@@ -70,13 +70,43 @@ pub enum StackKind {
     /// A system under test started by you; injectors listen on the fixed
     /// ports it was configured with.
     External,
+    /// The reference stack and the injectors in Docker containers on a
+    /// private network, started by testcontainers.
+    Containers,
+    /// The same topology from the root `docker-compose.yml`, driven through
+    /// testcontainers' compose support.
+    Compose,
+}
+
+impl StackKind {
+    /// Whether faultline starts the reference stack itself (so the
+    /// scenario's client settings and defects are the SUT's).
+    pub fn runs_reference_stack(self) -> bool {
+        self != Self::External
+    }
+
+    /// The name scenario files and `--stack` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::External => "external",
+            Self::Containers => "containers",
+            Self::Compose => "compose",
+        }
+    }
+
+    /// Whether the stack runs in Docker.
+    pub fn in_docker(self) -> bool {
+        matches!(self, Self::Containers | Self::Compose)
+    }
 }
 
 /// `[stack]`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StackFile {
-    /// `embedded` (default) or `external`; `--stack` overrides.
+    /// `embedded` (default), `external`, `containers` or `compose`;
+    /// `--stack` overrides.
     #[serde(default)]
     #[schemars(with = "Option<StackKind>")]
     pub kind: Option<Spanned<StackKind>>,

@@ -257,6 +257,9 @@ impl Validator<'_> {
         if kind == StackKind::External {
             self.external(&file, kind_override.is_some());
         }
+        if kind.in_docker() {
+            self.in_docker(&file);
+        }
         StackPlan {
             kind,
             time_scale,
@@ -385,6 +388,24 @@ impl Validator<'_> {
         for (key, span) in embedded_only {
             if let Some(span) = span {
                 self.err(span, format!("stack.{key} applies to the embedded stack only (faultline cannot reconfigure an external SUT); remove it"));
+            }
+        }
+    }
+
+    /// A Docker stack wires its own network: addresses in the file would be
+    /// silently ignored, so they are refused.
+    fn in_docker(&mut self, file: &StackFile) {
+        let local_only = [
+            ("wiring", file.wiring.values().next().map(Spanned::span)),
+            ("services", file.services.values().next().map(Spanned::span)),
+            (
+                "injectors",
+                file.injectors.values().next().map(Spanned::span),
+            ),
+        ];
+        for (key, span) in local_only {
+            if let Some(span) = span {
+                self.err(span, format!("stack.{key} does not apply to a Docker stack (containers, compose): it wires its own private network; remove it or run --stack embedded"));
             }
         }
     }
@@ -671,7 +692,7 @@ impl Validator<'_> {
                 .downstreams()
                 .iter()
                 .copied()
-                .filter(|d| stack.kind == StackKind::Embedded || stack.injectors.contains_key(d))
+                .filter(|d| stack.kind.runs_reference_stack() || stack.injectors.contains_key(d))
                 .collect(),
         };
         if stack.kind == StackKind::External
@@ -1022,26 +1043,25 @@ impl Validator<'_> {
         let settings = cx.stack.client_settings(downstream);
         let period = match (dur(&c.period), cx.stack.kind) {
             (Some(p), _) => p,
-            (None, StackKind::Embedded) => settings.open_timeout,
-            (None, StackKind::External) => {
+            (None, kind) if kind.runs_reference_stack() => settings.open_timeout,
+            (None, _) => {
                 self.err(c.kind.span(), "half_open_probes on an external stack needs `period` (the SUT's breaker open timeout, e.g. period = \"30s\")");
                 return None;
             }
         };
         let max_probes = match &c.max_probes {
             Some(n) => self.at_least_one(n, "max_probes", "a probe is one call"),
-            None if cx.stack.kind == StackKind::Embedded => settings.max_requests,
+            None if cx.stack.kind.runs_reference_stack() => settings.max_requests,
             None => 3,
         };
         // Seen from outside, a failed probe "reopens" when its calls stop
         // arriving, which is up to one retry loop before the breaker really
         // reopens: the default slack covers that loop (embedded: known).
-        let retry_loop = match cx.stack.kind {
-            StackKind::Embedded => {
-                let n = settings.max_attempts.saturating_sub(1);
-                settings.retry_delay * (n * (n + 1) / 2)
-            }
-            StackKind::External => Duration::ZERO,
+        let retry_loop = if cx.stack.kind.runs_reference_stack() {
+            let n = settings.max_attempts.saturating_sub(1);
+            settings.retry_delay * (n * (n + 1) / 2)
+        } else {
+            Duration::ZERO
         };
         Some(Check::HalfOpenProbes {
             downstream,

@@ -8,10 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use fault_injectors::InjectorSet;
-use reference_stack::{BreakerTransition, Downstream, RunningService, ServiceConfig, ServiceKind};
+use reference_stack::{BreakerTransition, Downstream, RunningService, ServiceKind};
 
-use super::{Injectors, Stack, StackError};
+use super::{INTERNAL, Injectors, Stack, StackError, service_config};
 use crate::scenario::{Scenario, StackKind};
 
 /// The services running in this process.
@@ -36,12 +35,6 @@ impl Sut {
         }
     }
 }
-
-/// Downstreams that are services of the stack itself.
-const INTERNAL: [(Downstream, ServiceKind); 2] = [
-    (Downstream::Gateway, ServiceKind::PaymentGateway),
-    (Downstream::Withdrawal, ServiceKind::WithdrawalService),
-];
 
 pub(super) async fn start(
     scenario: &Scenario,
@@ -100,32 +93,10 @@ pub(super) async fn start(
     Ok(Stack {
         kind: StackKind::Embedded,
         services: urls,
-        injectors: InjectorSet::new(started)?,
+        injectors: super::local(started)?,
         clock: injectors.clock,
         wiring,
         embedded: Some(Sut { services }),
+        docker: None,
     })
-}
-
-fn service_config(
-    scenario: &Scenario,
-    kind: ServiceKind,
-    wiring: &BTreeMap<Downstream, String>,
-) -> ServiceConfig {
-    let plan = &scenario.stack;
-    let mut config = ServiceConfig::new(kind)
-        .client_settings(plan.clients.clone())
-        .time_scale(plan.time_scale);
-    for downstream in kind.downstreams() {
-        if let Some(url) = wiring.get(downstream) {
-            config = config.downstream_url(*downstream, url.clone());
-        }
-        if let Some(settings) = plan.client_overrides.get(downstream) {
-            config = config.client_settings_for(*downstream, settings.clone());
-        }
-    }
-    if let Some(defects) = plan.defects.get(&kind) {
-        config = config.defects(defects.clone());
-    }
-    config
 }

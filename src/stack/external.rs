@@ -2,8 +2,6 @@
 //! call its downstreams at fixed loopback ports); faultline starts the
 //! injectors on those ports and drives the SUT at the URLs the scenario gives.
 
-use fault_injectors::InjectorSet;
-
 use super::{Injectors, Stack, StackError};
 use crate::scenario::{Scenario, StackKind};
 
@@ -26,9 +24,10 @@ pub(super) async fn start(
     Ok(Stack {
         kind: StackKind::External,
         services: scenario.stack.services.clone(),
-        injectors: InjectorSet::new(started)?,
+        injectors: super::local(started)?,
         clock: injectors.clock,
         wiring,
         embedded: None,
+        docker: None,
     })
 }

@@ -3,21 +3,26 @@
 //!
 //! - `embedded`: the reference stack and the injectors in this process;
 //! - `external`: a SUT someone else started, configured to call the
-//!   injectors on fixed ports, which faultline starts here.
+//!   injectors on fixed ports, which faultline starts here;
+//! - `containers` / `compose`: the reference stack and the injectors in
+//!   Docker containers on a private network (see [`docker`]).
 
+pub mod docker;
 mod embedded;
 mod external;
+pub mod injectors;
 pub mod preflight;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use fault_injectors::{Clock, Injector, InjectorSet, ObserveConfig, StartError};
-use reference_stack::{BreakerTransition, Downstream, ServiceKind};
+use fault_injectors::{Clock, Injector, ObserveConfig, StartError};
+use reference_stack::{BreakerTransition, Downstream, ServiceConfig, ServiceKind};
 
 use crate::platform::injector_name;
 use crate::scenario::{Scenario, StackKind};
+use injectors::InjectorHandle;
 
 /// Why the stack could not be brought up or proven.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,9 @@ pub enum StackError {
     /// Preflight found wires that do not reach their injector.
     #[error("preflight failed:\n{}", .0.join("\n"))]
     Wires(Vec<String>),
+    /// Docker could not start, wire or prove the containers.
+    #[error(transparent)]
+    Docker(#[from] docker::DockerError),
     /// The run folder could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -57,13 +65,14 @@ pub struct Stack {
     pub kind: StackKind,
     /// Base URL of each service under test.
     pub services: BTreeMap<ServiceKind, String>,
-    /// The injectors, by injector name.
-    pub injectors: InjectorSet,
+    /// The injectors.
+    pub injectors: Vec<InjectorHandle>,
     /// The injectors' clock.
     pub clock: Clock,
     /// The URL each SUT client of a downstream was given (for messages).
     pub wiring: BTreeMap<Downstream, String>,
     embedded: Option<embedded::Sut>,
+    docker: Option<docker::Running>,
 }
 
 impl Stack {
@@ -85,12 +94,19 @@ impl Stack {
         match scenario.stack.kind {
             StackKind::Embedded => embedded::start(scenario, &injector).await,
             StackKind::External => external::start(scenario, &injector).await,
+            StackKind::Containers | StackKind::Compose => docker::start(scenario, clock, out).await,
         }
     }
 
     /// The injector standing for `downstream`.
-    pub fn injector(&self, downstream: Downstream) -> Option<&Injector> {
-        self.injectors.get(injector_name(downstream))
+    pub fn injector(&self, downstream: Downstream) -> Option<&InjectorHandle> {
+        let name = injector_name(downstream);
+        self.injectors.iter().find(|i| i.name() == name)
+    }
+
+    /// The Docker side of a containers or compose stack.
+    pub fn docker(&self) -> Option<&docker::Running> {
+        self.docker.as_ref()
     }
 
     /// Embedded: every breaker transition the services logged (ground
@@ -107,8 +123,19 @@ impl Stack {
         if let Some(sut) = self.embedded {
             sut.shutdown().await;
         }
-        self.injectors.shutdown().await;
+        for injector in &self.injectors {
+            injector.shutdown().await;
+        }
+        if let Some(docker) = self.docker {
+            docker.shutdown().await;
+        }
     }
+}
+
+/// In-process injectors as the run's handles; names must be distinct.
+fn local(started: Vec<Injector>) -> Result<Vec<InjectorHandle>, StartError> {
+    let set = fault_injectors::InjectorSet::new(started)?;
+    Ok(set.iter().cloned().map(InjectorHandle::Local).collect())
 }
 
 /// What every injector of a run shares.
@@ -146,7 +173,7 @@ impl Injectors<'_> {
 
 /// Arrival buckets fine enough to time a breaker: a tenth of the series
 /// window, between 1 ms and 100 ms; kept for the whole run and a minute more.
-fn observe_config(scenario: &Scenario) -> ObserveConfig {
+pub(crate) fn observe_config(scenario: &Scenario) -> ObserveConfig {
     let bucket =
         (scenario.load.window / 10).clamp(Duration::from_millis(1), Duration::from_millis(100));
     let span = scenario.duration + scenario.load.timeout + Duration::from_secs(60);
@@ -156,4 +183,35 @@ fn observe_config(scenario: &Scenario) -> ObserveConfig {
             .clamp(1_000, 2_000_000),
         ..ObserveConfig::default()
     }
+}
+
+/// Downstreams that are services of the stack itself.
+pub(crate) const INTERNAL: [(Downstream, ServiceKind); 2] = [
+    (Downstream::Gateway, ServiceKind::PaymentGateway),
+    (Downstream::Withdrawal, ServiceKind::WithdrawalService),
+];
+
+/// How the reference stack's service `kind` runs for `scenario`, its
+/// downstreams at `wiring`.
+pub(crate) fn service_config(
+    scenario: &Scenario,
+    kind: ServiceKind,
+    wiring: &BTreeMap<Downstream, String>,
+) -> ServiceConfig {
+    let plan = &scenario.stack;
+    let mut config = ServiceConfig::new(kind)
+        .client_settings(plan.clients.clone())
+        .time_scale(plan.time_scale);
+    for downstream in kind.downstreams() {
+        if let Some(url) = wiring.get(downstream) {
+            config = config.downstream_url(*downstream, url.clone());
+        }
+        if let Some(settings) = plan.client_overrides.get(downstream) {
+            config = config.client_settings_for(*downstream, settings.clone());
+        }
+    }
+    if let Some(defects) = plan.defects.get(&kind) {
+        config = config.defects(defects.clone());
+    }
+    config
 }

@@ -104,10 +104,12 @@ async fn wire_check(
     service: &str,
     problems: &mut Vec<String>,
 ) -> (Option<u16>, Vec<u8>) {
-    let before: Vec<(Downstream, u64)> = expects
-        .iter()
-        .filter_map(|d| stack.injector(*d).map(|i| (*d, i.counters().attempts)))
-        .collect();
+    let mut before: Vec<(Downstream, u64)> = Vec::new();
+    for d in expects {
+        if let Some(i) = stack.injector(*d) {
+            before.push((*d, i.counters().await.attempts));
+        }
+    }
     let mut request = client.request(call.method.clone(), format!("{base}{}", call.path));
     for (name, value) in &call.headers {
         request = request.header(*name, value);
@@ -127,15 +129,14 @@ async fn wire_check(
     });
     let deadline = Instant::now() + WAIT;
     let missing = loop {
-        let missing: Vec<Downstream> = before
-            .iter()
-            .filter(|(d, n)| {
-                stack
-                    .injector(*d)
-                    .is_some_and(|i| i.counters().attempts <= *n)
-            })
-            .map(|(d, _)| *d)
-            .collect();
+        let mut missing: Vec<Downstream> = Vec::new();
+        for (d, n) in &before {
+            if let Some(i) = stack.injector(*d)
+                && i.counters().await.attempts <= *n
+            {
+                missing.push(*d);
+            }
+        }
         if missing.is_empty() || Instant::now() >= deadline {
             break missing;
         }

@@ -15,7 +15,7 @@ use crate::load::recorder::{PhaseRecord, SeriesRecord, WindowStats};
 use crate::observe::sut::BreakerState;
 use crate::observe::{InjectorObservation, Observations};
 use crate::platform::injector_name;
-use crate::scenario::{Check, FaultWindow, Scenario, StackKind};
+use crate::scenario::{Check, FaultWindow, Scenario};
 use infer::{Episodes, Upstream};
 
 /// One check's result.
@@ -274,7 +274,7 @@ impl Context<'_> {
         given
             .map(|d| d.as_secs_f64())
             .or_else(|| {
-                (self.scenario.stack.kind == StackKind::Embedded).then(|| {
+                self.scenario.stack.kind.runs_reference_stack().then(|| {
                     self.scenario
                         .stack
                         .client_settings(downstream)
@@ -288,9 +288,10 @@ impl Context<'_> {
     /// The downstream's client retry loop: attempts per call and the sum of
     /// its sleeps (embedded: its settings; external: the platform's).
     fn retry_loop(&self, downstream: Downstream) -> (u64, f64) {
-        let settings = match self.scenario.stack.kind {
-            StackKind::Embedded => self.scenario.stack.client_settings(downstream),
-            StackKind::External => reference_stack::ClientSettings::platform(),
+        let settings = if self.scenario.stack.kind.runs_reference_stack() {
+            self.scenario.stack.client_settings(downstream)
+        } else {
+            reference_stack::ClientSettings::platform()
         };
         let n = u64::from(settings.max_attempts.max(1));
         let sleeps = settings.retry_delay.as_secs_f64() * ((n - 1) * n / 2) as f64;
@@ -426,11 +427,12 @@ impl Context<'_> {
                 } if *d == downstream => Some(u64::from(*max_probes)),
                 _ => None,
             })
-            .unwrap_or_else(|| match self.scenario.stack.kind {
-                StackKind::Embedded => {
+            .unwrap_or_else(|| {
+                if self.scenario.stack.kind.runs_reference_stack() {
                     u64::from(self.scenario.stack.client_settings(downstream).max_requests)
+                } else {
+                    3
                 }
-                StackKind::External => 3,
             })
     }
 

@@ -1,0 +1,178 @@
+//! The two images, built here from this workspace — nothing is pulled, no
+//! registry is asked: the `reference-stack` and `fault-injector` binaries
+//! linked statically (glibc with `+crt-static`, whose built-in DNS and hosts
+//! lookups work in an empty image) and copied `FROM scratch`. Images are
+//! tagged with the first 12 hex digits of their binary's SHA-256, so an
+//! unchanged build reuses its image and a changed one gets a new tag.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+use super::DockerError;
+
+/// Image name of the reference stack (the binary takes the service name).
+pub const REFERENCE_STACK: &str = "faultline/reference-stack";
+/// Image name of the standalone fault injector.
+pub const FAULT_INJECTOR: &str = "faultline/fault-injector";
+/// The only target this machine's toolchain has; static glibc needs it
+/// named so `RUSTFLAGS` skip build scripts and proc macros.
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// The images a Docker stack runs, as `name:tag`.
+#[derive(Clone, Debug)]
+pub struct Images {
+    /// `faultline/reference-stack:<hash>`.
+    pub reference_stack: String,
+    /// `faultline/fault-injector:<hash>`.
+    pub fault_injector: String,
+}
+
+/// One image as built or found.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// `name:tag`.
+    pub image: String,
+    /// Whether it was built now (false: an image of the same binary existed).
+    pub built: bool,
+    /// Size in bytes as the engine reports it.
+    pub size: u64,
+}
+
+/// Builds the binaries (a no-op when unchanged) and any missing image.
+pub async fn ensure() -> Result<Images, DockerError> {
+    let built = build_all().await?;
+    Ok(Images {
+        reference_stack: built[0].image.clone(),
+        fault_injector: built[1].image.clone(),
+    })
+}
+
+/// [`ensure`], reporting each image (for `faultline images build`).
+pub async fn build_all() -> Result<[Built; 2], DockerError> {
+    tokio::task::spawn_blocking(build_blocking)
+        .await
+        .map_err(|e| DockerError::Build(e.to_string()))?
+}
+
+/// The workspace images are built from: `FAULTLINE_SOURCE`, else the one
+/// this faultline was built in.
+pub fn workspace() -> PathBuf {
+    std::env::var_os("FAULTLINE_SOURCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+fn build_blocking() -> Result<[Built; 2], DockerError> {
+    let root = workspace();
+    if !root.join("reference-stack/Cargo.toml").is_file() {
+        return Err(DockerError::Build(format!(
+            "{} is not the faultline workspace; set FAULTLINE_SOURCE to a checkout",
+            root.display()
+        )));
+    }
+    let target_dir = root.join("target/images");
+    tracing::info!("building static binaries for the images (cargo; minutes the first time)");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--target",
+            TARGET,
+        ])
+        .args(["-p", "reference-stack", "-p", "fault-injectors", "--bins"])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| DockerError::Build(format!("cannot run cargo: {e}")))?;
+    if !output.status.success() {
+        return Err(DockerError::Build(format!(
+            "cargo build of the static binaries failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let bin = target_dir.join(TARGET).join("release");
+    Ok([
+        image(
+            REFERENCE_STACK,
+            &bin.join("reference-stack"),
+            "reference-stack",
+            &target_dir,
+        )?,
+        image(
+            FAULT_INJECTOR,
+            &bin.join("fault-injector"),
+            "fault-injector",
+            &target_dir,
+        )?,
+    ])
+}
+
+/// The image of `binary`, built unless one of the same hash exists.
+fn image(name: &str, binary: &Path, file: &str, work: &Path) -> Result<Built, DockerError> {
+    let bytes = std::fs::read(binary)
+        .map_err(|e| DockerError::Build(format!("{}: {e}", binary.display())))?;
+    let dockerfile = format!(
+        "FROM scratch\nCOPY {file} /{file}\nLABEL faultline.image=1\nENTRYPOINT [\"/{file}\"]\n"
+    );
+    // The recipe is part of the tag: a changed Dockerfile is a new image.
+    let hash = Sha256::new()
+        .chain_update(&bytes)
+        .chain_update(dockerfile.as_bytes())
+        .finalize();
+    let tag: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let image = format!("{name}:{tag}");
+    if let Some(size) = size(&image) {
+        return Ok(Built {
+            image,
+            built: false,
+            size,
+        });
+    }
+    let context = work.join("context").join(file);
+    // Copied, not written: the copy keeps the binary executable.
+    std::fs::create_dir_all(&context)
+        .and_then(|()| std::fs::copy(binary, context.join(file)).map(|_| ()))
+        .and_then(|()| std::fs::write(context.join("Dockerfile"), &dockerfile))
+        .map_err(|e| DockerError::Build(format!("{}: {e}", context.display())))?;
+    let output = Command::new("docker")
+        .args(["build", "--quiet", "--tag", &image, "--tag"])
+        .arg(format!("{name}:latest"))
+        .arg(&context)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| DockerError::Build(format!("cannot run docker build: {e}")))?;
+    if !output.status.success() {
+        return Err(DockerError::Build(format!(
+            "docker build of {image} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let size = size(&image)
+        .ok_or_else(|| DockerError::Build(format!("{image} missing after its build")))?;
+    Ok(Built {
+        image,
+        built: true,
+        size,
+    })
+}
+
+/// The image's size, or None when the engine does not have it.
+fn size(image: &str) -> Option<u64> {
+    let output = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Size}}", image])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}

@@ -159,8 +159,9 @@ fn sigkilled_run_is_swept() -> Result<(), Failed> {
         .spawn()
         .expect("faultline starts");
     let owner = format!("faultline.pid={}", victim.id());
-    // Images may be built on first use: allow minutes for the stack to come up.
-    let deadline = Instant::now() + Duration::from_secs(600);
+    // On a fresh clone the images are built first (a release build of two
+    // crates: minutes on two cores).
+    let deadline = Instant::now() + Duration::from_secs(1500);
     let up = loop {
         let up = labelled("container", &owner);
         if up.len() >= 6 {

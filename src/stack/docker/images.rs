@@ -1,9 +1,10 @@
 //! The two images, built here from this workspace — nothing is pulled, no
 //! registry is asked: the `reference-stack` and `fault-injector` binaries
-//! linked statically (glibc with `+crt-static`, whose built-in DNS and hosts
-//! lookups work in an empty image) and copied `FROM scratch`. Images are
-//! tagged with the first 12 hex digits of their binary's SHA-256, so an
-//! unchanged build reuses its image and a changed one gets a new tag.
+//! linked statically and stripped (glibc with `+crt-static`, whose built-in
+//! DNS and hosts lookups work in an empty image) and copied `FROM scratch`.
+//! Images are tagged with the first 12 hex digits of the SHA-256 of binary
+//! and Dockerfile, so an unchanged build reuses its image and a changed one
+//! gets a new tag.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -85,7 +86,11 @@ fn build_blocking() -> Result<[Built; 2], DockerError> {
             TARGET,
         ])
         .args(["-p", "reference-stack", "-p", "fault-injectors", "--bins"])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        // Stripped: symbols would triple the image for nothing a container needs.
+        .env(
+            "RUSTFLAGS",
+            "-C target-feature=+crt-static -C strip=symbols",
+        )
         .env("CARGO_TARGET_DIR", &target_dir)
         .current_dir(&root)
         .stdin(Stdio::null())

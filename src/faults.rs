@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::RunClock;
-use crate::scenario::FaultWindow;
+use crate::scenario::{ContainerAction, FaultWindow};
 use crate::stack::Stack;
 
 /// A fault set or cleared.
@@ -26,6 +26,9 @@ pub struct FaultEvent {
     pub action: String,
     /// The fault.
     pub fault: FaultSpec,
+    /// Docker stacks: the container action this event took or undid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerAction>,
 }
 
 /// The id a window's fault is set under (the user's, if given).
@@ -47,7 +50,10 @@ pub async fn run(
     let mut plan: Vec<(Duration, usize, bool)> = Vec::new();
     for (i, w) in windows.iter().enumerate() {
         plan.push((w.from, i, true));
-        if let Some(until) = w.until {
+        // A restart's window closes where it opens: nothing to undo.
+        if let Some(until) = w.until
+            && w.container != Some(ContainerAction::Restart)
+        {
             plan.push((until, i, false));
         }
     }
@@ -60,32 +66,67 @@ pub async fn run(
             _ = cancel.cancelled() => break,
         }
         let w = &windows[i];
-        let Some(injector) = stack.injector(w.injector) else {
-            continue;
-        };
-        let id = fault_id(i, &w.fault);
-        let applied = if set {
-            let mut fault = w.fault.clone();
-            fault.id = Some(id.clone());
-            match injector.inject(fault).await {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::error!("cannot set {id} on {}: {e}", injector.name());
-                    false
+        let applied = match (w.container, stack.docker()) {
+            (Some(action), Some(docker)) => {
+                let service = crate::stack::INTERNAL
+                    .iter()
+                    .find(|(d, _)| *d == w.injector)
+                    .map(|(_, s)| *s);
+                match service {
+                    Some(service) => match docker.act(service, action, set).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::error!("{e}");
+                            false
+                        }
+                    },
+                    None => false,
                 }
             }
-        } else {
-            injector.clear_fault(&id).await
+            (Some(_), None) => false,
+            (None, _) => set_fault(stack, w, i, set).await,
         };
-        if applied {
+        if !applied {
+            continue;
+        }
+        let t_s = clock.seconds(std::time::Instant::now());
+        let restart = w.container == Some(ContainerAction::Restart);
+        let actions: &[&str] = match (set, restart) {
+            (true, true) => &["set", "clear"],
+            (true, false) => &["set"],
+            (false, _) => &["clear"],
+        };
+        for action in actions {
             events.push(FaultEvent {
-                t_s: clock.seconds(std::time::Instant::now()),
+                t_s,
                 injector: w.injector,
                 window: i,
-                action: if set { "set" } else { "clear" }.into(),
+                action: (*action).into(),
                 fault: w.fault.clone().into(),
+                container: w.container,
             });
         }
     }
     events
+}
+
+/// Sets or clears window `i`'s fault on its injector.
+async fn set_fault(stack: &Stack, w: &FaultWindow, i: usize, set: bool) -> bool {
+    let Some(injector) = stack.injector(w.injector) else {
+        return false;
+    };
+    let id = fault_id(i, &w.fault);
+    if set {
+        let mut fault = w.fault.clone();
+        fault.id = Some(id.clone());
+        match injector.inject(fault).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!("cannot set {id} on {}: {e}", injector.name());
+                false
+            }
+        }
+    } else {
+        injector.clear_fault(&id).await
+    }
 }

@@ -356,6 +356,37 @@ pub struct RampStepFile {
     pub rate: f64,
 }
 
+/// What a `[[faults]]` window can do to the container behind an injector
+/// (Docker stacks), instead of an injector fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerAction {
+    /// `docker stop` (graceful), started again at `until`: an outage that
+    /// loses the service's in-memory state.
+    Stop,
+    /// `docker kill` (SIGKILL), started again at `until`.
+    Kill,
+    /// `docker pause` (frozen: connections hang), unpaused at `until`.
+    Pause,
+    /// Cut off the stack's network (a partition), reconnected at `until`.
+    Disconnect,
+    /// `docker restart` at `from` (no `until`): a blip that loses state.
+    Restart,
+}
+
+impl ContainerAction {
+    /// The scenario-file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Kill => "kill",
+            Self::Pause => "pause",
+            Self::Disconnect => "disconnect",
+            Self::Restart => "restart",
+        }
+    }
+}
+
 /// One `[[faults]]`: a fault on an injector from `from` until `until`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -372,8 +403,14 @@ pub struct FaultWindowFile {
     pub until: Option<Spanned<Dur>>,
     /// The fault, as the injectors' admin API takes it (checked with the
     /// rest of the file, so its errors are reported with the others).
-    #[schemars(with = "FaultSpec")]
-    pub fault: Spanned<FaultSpec>,
+    #[serde(default)]
+    #[schemars(with = "Option<FaultSpec>")]
+    pub fault: Option<Spanned<FaultSpec>>,
+    /// Docker stacks, instead of `fault`: act on the container of the
+    /// service behind the injector (payment-gateway, withdrawal-service).
+    #[serde(default)]
+    #[schemars(with = "Option<ContainerAction>")]
+    pub container: Option<Spanned<ContainerAction>>,
 }
 
 /// One `[[phases]]`.

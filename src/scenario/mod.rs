@@ -21,7 +21,7 @@ use reference_stack::{ClientSettings, Defects, Downstream, ServiceKind, Signatur
 
 pub use duration::Dur;
 pub use error::{ScenarioError, ScenarioErrors};
-pub use file::{CheckKind, Model, Percentile, StackKind};
+pub use file::{CheckKind, ContainerAction, Model, Percentile, StackKind};
 
 use crate::platform::JourneyKind;
 
@@ -178,8 +178,11 @@ pub struct FaultWindow {
     pub from: Duration,
     /// Cleared at (None: never).
     pub until: Option<Duration>,
-    /// The fault.
+    /// The fault (for a container action: what the service's callers see
+    /// through its front injector, for the verdict).
     pub fault: Fault,
+    /// Docker stacks: the action on the container behind the injector.
+    pub container: Option<ContainerAction>,
 }
 
 /// A named window of the timeline.

@@ -14,8 +14,8 @@ use toml::Spanned;
 
 use super::error::{Locator, ScenarioError, ScenarioErrors};
 use super::file::{
-    CheckFile, CheckKind, ClientFile, JourneyFile, LoadFile, MerchantFile, Model, RampStepFile,
-    ScenarioFile, StackFile, StackKind, StateValuesFile, SutFile,
+    CheckFile, CheckKind, ClientFile, ContainerAction, JourneyFile, LoadFile, MerchantFile, Model,
+    RampStepFile, ScenarioFile, StackFile, StackKind, StateValuesFile, SutFile,
 };
 use super::{
     Check, CheckPlan, FaultWindow, InjectorPlan, Journey, LatencyBound, LoadPlan, Merchant, Phase,
@@ -820,19 +820,72 @@ impl Validator<'_> {
         for w in windows {
             let w = w.into_inner();
             let injector = self.injector(&w.injector, stack);
-            let fault = self.fault(w.fault);
             let (from, until) = self.window(&w.from, w.until.as_ref(), duration);
+            let fault = match (w.fault, w.container) {
+                (Some(fault), None) => self.fault(fault).map(|f| (f, None)),
+                (None, Some(action)) => self
+                    .container_action(&action, injector, w.until.as_ref(), stack)
+                    .map(|(f, a)| (f, Some(a))),
+                (Some(fault), Some(_)) => {
+                    self.err(fault.span(), "a window takes `fault = { ... }` (an injector fault) or `container = \"...\"` (a container action), not both");
+                    None
+                }
+                (None, None) => {
+                    self.err(w.injector.span(), "this window has no `fault = { kind = \"...\" }` (or, on a Docker stack, `container = \"pause\"`)");
+                    None
+                }
+            };
             match (injector, fault) {
-                (Some(injector), Some(fault)) => out.push(FaultWindow {
+                (Some(injector), Some((fault, container))) => out.push(FaultWindow {
                     injector,
                     from,
-                    until,
+                    until: if container == Some(ContainerAction::Restart) {
+                        Some(from)
+                    } else {
+                        until
+                    },
                     fault,
+                    container,
                 }),
                 _ => self.unresolved_faults = true,
             }
         }
         out
+    }
+
+    /// A container action: Docker stacks only, on a service other services
+    /// call (its callers reach it through a front injector, whose arrivals
+    /// and the callers' breakers judge it). Returns what those callers see:
+    /// a 502 from the front injector, or a hang while paused.
+    fn container_action(
+        &mut self,
+        action: &Spanned<ContainerAction>,
+        injector: Option<Downstream>,
+        until: Option<&Spanned<crate::scenario::Dur>>,
+        stack: &StackPlan,
+    ) -> Option<(Fault, ContainerAction)> {
+        let span = action.span();
+        let action = *action.get_ref();
+        if !stack.kind.in_docker() {
+            self.err(span, format!("container = \"{}\" needs a Docker stack (kind = \"containers\" or \"compose\", or --stack containers)", action.name()));
+            return None;
+        }
+        let injector = injector?;
+        if !crate::stack::INTERNAL.iter().any(|(d, _)| *d == injector) {
+            self.err(span, format!("container actions apply to the services other services call, through their injectors payment-gateway and withdrawal-service; `{}` stands for a service outside the stack — fault it with fault = {{ kind = \"refuse\" }}", injector_name(injector)));
+            return None;
+        }
+        if action == ContainerAction::Restart
+            && let Some(u) = until
+        {
+            self.err(u.span(), "restart happens at `from` and has no `until`; use container = \"stop\" for an outage with an end");
+            return None;
+        }
+        let fault = match action {
+            ContainerAction::Pause => Fault::hang(),
+            _ => Fault::status(502),
+        };
+        Some((fault, action))
     }
 
     /// The fault, checked by the injectors' own rules (whose messages name

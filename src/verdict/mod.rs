@@ -716,6 +716,7 @@ mod tests {
             window: 0,
             action: action.into(),
             fault: w.fault.clone().into(),
+            container: None,
         };
         let obs = Observations {
             phases: Vec::new(),

@@ -13,7 +13,7 @@ use testcontainers::core::IntoContainerPort;
 
 use super::images::{Images, workspace};
 use super::topology::{ADMIN_PORT, Topology};
-use super::{DockerError, labels};
+use super::{DockerError, free_port, labels};
 use crate::scenario::Scenario;
 use crate::stack::observe_config;
 
@@ -23,6 +23,14 @@ pub(super) struct Compose {
 }
 
 impl Compose {
+    /// Each service's container id.
+    pub(super) fn container_ids(&self) -> std::collections::BTreeMap<ServiceKind, String> {
+        ServiceKind::ALL
+            .into_iter()
+            .filter_map(|k| Some((k, self.compose.service(k.name())?.id().to_string())))
+            .collect()
+    }
+
     /// `docker compose down`; the caller's sweep of the run's labels removes
     /// anything `down` could not (compose v1 needs the file to go down).
     pub(super) async fn shutdown(self) {
@@ -97,12 +105,12 @@ pub(super) async fn start(
             "FAULTLINE_STACK_IMAGE".into(),
             images.reference_stack.clone(),
         ),
-        // Empty: every port is published on an ephemeral loopback port, so a
-        // run never collides with a stack an engineer has up.
-        (port_var("admin"), String::new()),
+        // Free ports of this run's own: it never collides with a stack an
+        // engineer has up, and a container started again keeps its port.
+        (port_var("admin"), free_port()?.to_string()),
     ]);
     for kind in ServiceKind::ALL {
-        vars.insert(port_var(kind.name()), String::new());
+        vars.insert(port_var(kind.name()), free_port()?.to_string());
     }
     let file = workspace().join("docker-compose.yml");
     let mut compose = DockerCompose::with_local_client(&[file])

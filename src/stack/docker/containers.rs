@@ -13,7 +13,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::images::Images;
 use super::topology::{ADMIN_PORT, DECISIONS_DIR, Topology};
-use super::{DockerError, labels};
+use super::{DockerError, free_port, labels};
 use crate::scenario::Scenario;
 
 /// The started containers.
@@ -61,46 +61,61 @@ pub(super) async fn start(
         .map_err(|e| DockerError::engine(format!("resolve {}", decisions.display()), e))?;
 
     let mut started = Vec::new();
-    let injectors = request(&images.fault_injector, ADMIN_PORT, &prefix, run)
-        .with_container_name(topology.injectors_host())
-        .with_label(super::LABEL_ROLE, "injectors")
-        .with_cmd(topology.injector_args(scenario))
-        .with_mount(Mount::bind_mount(
-            decisions.display().to_string(),
-            DECISIONS_DIR,
-        ));
+    topology.admin_port = free_port()?;
+    let injectors = request(
+        &images.fault_injector,
+        (ADMIN_PORT, topology.admin_port),
+        &prefix,
+        run,
+    )
+    .with_container_name(topology.injectors_host())
+    .with_label(super::LABEL_ROLE, "injectors")
+    .with_cmd(topology.injector_args(scenario))
+    .with_mount(Mount::bind_mount(
+        decisions.display().to_string(),
+        DECISIONS_DIR,
+    ));
     let injectors = injectors
         .start()
         .await
         .map_err(|e| DockerError::engine("start the injectors container", e))?;
-    topology.admin_port = published(&injectors, ADMIN_PORT).await?;
     started.push(injectors);
 
+    // The services start together: none needs another to start.
+    let mut starting = tokio::task::JoinSet::new();
     for kind in ServiceKind::ALL {
-        let port = Topology::service_port(kind);
-        let mut service = request(&images.reference_stack, port, &prefix, run)
+        let ports = (Topology::service_port(kind), free_port()?);
+        let mut service = request(&images.reference_stack, ports, &prefix, run)
             .with_container_name(topology.service_host(kind))
             .with_cmd([kind.name()]);
         for (k, v) in topology.service_env(scenario, kind) {
             service = service.with_env_var(k, v);
         }
-        let service = service
-            .start()
-            .await
-            .map_err(|e| DockerError::engine(format!("start {}", kind.name()), e))?;
-        topology
-            .published
-            .insert(kind, published(&service, port).await?);
-        started.push(service);
+        topology.published.insert(kind, ports.1);
+        starting.spawn(async move { (kind, service.start().await) });
     }
-    Ok((topology, Containers { started }))
+    let mut failed = None;
+    while let Some(joined) = starting.join_next().await {
+        match joined {
+            Ok((_, Ok(service))) => started.push(service),
+            Ok((kind, Err(e))) => {
+                failed = Some(DockerError::engine(format!("start {}", kind.name()), e));
+            }
+            Err(e) => failed = Some(DockerError::engine("start a service", e)),
+        }
+    }
+    match failed {
+        // What did start is removed by the caller's sweep of the run.
+        Some(e) => Err(e),
+        None => Ok((topology, Containers { started })),
+    }
 }
 
 /// A container of `image` (`name:tag`) on the run's network, labelled,
-/// publishing `port` on 127.0.0.1 only (an ephemeral host port).
+/// publishing `(port, host_port)` on 127.0.0.1 only.
 fn request(
     image: &str,
-    port: u16,
+    (port, host_port): (u16, u16),
     network: &str,
     run: &str,
 ) -> testcontainers::ContainerRequest<GenericImage> {
@@ -115,18 +130,8 @@ fn request(
                 format!("{port}/tcp"),
                 Some(vec![PortBinding {
                     host_ip: Some("127.0.0.1".into()),
-                    host_port: Some(String::new()),
+                    host_port: Some(host_port.to_string()),
                 }]),
             )]));
         })
-}
-
-async fn published(
-    container: &ContainerAsync<GenericImage>,
-    port: u16,
-) -> Result<u16, DockerError> {
-    container
-        .get_host_port_ipv4(port)
-        .await
-        .map_err(|e| DockerError::engine(format!("read the published port of {port}"), e))
 }

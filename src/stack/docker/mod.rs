@@ -11,6 +11,7 @@
 //! admin API. Everything carries the [`labels`] that let [`sweep`] remove
 //! what a killed run left behind.
 
+mod actions;
 mod compose;
 mod containers;
 pub mod images;
@@ -112,6 +113,16 @@ fn run_id() -> String {
     format!("{}-{millis}", std::process::id())
 }
 
+/// A free loopback port. Published ports are chosen here, not by Docker,
+/// so a container started again (stop, kill, restart faults) answers on the
+/// port the load is aimed at.
+fn free_port() -> Result<u16, DockerError> {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| DockerError::engine("find a free loopback port", e))
+}
+
 /// The local engine, answering.
 pub async fn connect() -> Result<Docker, DockerError> {
     let docker =
@@ -128,6 +139,10 @@ pub struct Running {
     docker: Docker,
     run: String,
     inner: Inner,
+    /// Each service's container (id or unique name), for container faults.
+    services: std::collections::BTreeMap<reference_stack::ServiceKind, String>,
+    /// Networks a disconnected container is to rejoin.
+    parted: std::sync::Mutex<HashMap<String, Vec<String>>>,
 }
 
 enum Inner {
@@ -136,11 +151,6 @@ enum Inner {
 }
 
 impl Running {
-    /// The run id (`faultline.run` label).
-    pub fn run(&self) -> &str {
-        &self.run
-    }
-
     /// Removes every container and the network of this run.
     pub async fn shutdown(self) {
         match self.inner {
@@ -182,7 +192,21 @@ pub(super) async fn start(
             return Err(e.into());
         }
     };
-    let running = Running { docker, run, inner };
+    let services = match &inner {
+        Inner::Containers(_) => topology
+            .published
+            .keys()
+            .map(|k| (*k, topology.service_host(*k).to_string()))
+            .collect(),
+        Inner::Compose(c) => c.container_ids(),
+    };
+    let running = Running {
+        docker,
+        run,
+        inner,
+        services,
+        parted: Default::default(),
+    };
     match connect_injectors(&topology, clock).await {
         Ok(injectors) => {
             tracing::info!(

@@ -486,7 +486,14 @@ impl Context<'_> {
             }
             match s.state {
                 BreakerState::Open => episodes.opened_at_s.push(s.t_s),
-                BreakerState::HalfOpen => episodes.half_open_at_s.push(s.t_s),
+                BreakerState::HalfOpen => {
+                    // Closed, then half-open: an open spell shorter than the
+                    // sampling step was missed; it began by this reading.
+                    if state == BreakerState::Closed {
+                        episodes.opened_at_s.push(s.t_s);
+                    }
+                    episodes.half_open_at_s.push(s.t_s);
+                }
                 BreakerState::Closed => episodes.closed_at_s.push(s.t_s),
             }
             state = s.state;
@@ -787,5 +794,36 @@ mod tests {
         // Cleared mid-spell.
         early.until = Some(Duration::from_secs(95));
         assert_eq!(cleared(&early, 30.0, 95.0), [40.0, 60.0, 80.0, 95.0]);
+    }
+
+    #[test]
+    fn a_gauge_that_jumps_from_closed_to_half_open_opened_by_then() {
+        use crate::observe::sut::BreakerSample;
+        let (scenario, mut obs) = flapping(0.0);
+        let d = scenario.faults[0].injector;
+        let service = crate::platform::JourneyKind::Settlement
+            .entry()
+            .name()
+            .to_string();
+        let sample = |t_s: f64, state: BreakerState| BreakerSample {
+            t_s,
+            service: service.clone(),
+            downstream: d,
+            state,
+        };
+        obs.sut.breakers = vec![
+            sample(1.0, BreakerState::Closed),
+            sample(1.25, BreakerState::HalfOpen),
+            sample(1.5, BreakerState::Open),
+            sample(1.75, BreakerState::Closed),
+        ];
+        let ctx = Context {
+            scenario: &scenario,
+            obs: &obs,
+        };
+        let gauge = ctx.gauge(d).expect("readings");
+        assert_eq!(gauge.opened_at_s, [1.25, 1.5]);
+        assert_eq!(gauge.half_open_at_s, [1.25]);
+        assert_eq!(gauge.closed_at_s, [1.75]);
     }
 }

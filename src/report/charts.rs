@@ -114,6 +114,20 @@ fn breaker_segments(report: &Report, b: &crate::verdict::BreakerReport) -> Vec<S
     segments
 }
 
+/// The series legend, boxed in a corner.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.85))
+        .position(position)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 fn ms(us: u64) -> f64 {
     (us as f64 / 1000.0).max(0.01)
 }
@@ -214,13 +228,7 @@ fn latency(
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         if !bands.is_empty() {
             let rows = bands.len();
             let mut band = ChartBuilder::on(&bottom)
@@ -358,13 +366,7 @@ fn throughput(report: &Report, spans: &[Span]) -> Result<String, Failed> {
                     PathElement::new(vec![(x, y), (x + 18, y)], error_color.stroke_width(1))
                 });
         }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })
 }
@@ -424,13 +426,7 @@ fn percentiles(journey: &super::JourneyReport) -> Result<String, Failed> {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }

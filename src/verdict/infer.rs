@@ -480,10 +480,8 @@ mod tests {
         assert!((e.closed_at_s[0] - 2.0).abs() < 1e-9, "{e:?}");
     }
 
-    #[test]
-    fn a_degrading_journey_shows_the_open_breaker_as_fast_successes() {
-        // No errors at all: slow while the breaker is closed (waiting for the
-        // downstream's retries), fast once it opens.
+    /// Steady traffic, answered slowly (60 ms) from 1.0 s to 1.5 s.
+    fn slow_from_1_to_1_5_s() -> Vec<WindowStats> {
         let mut windows = steady(0.0, 3.0, 0.1, 10);
         for w in windows
             .iter_mut()
@@ -492,6 +490,14 @@ mod tests {
             w.p90_us = 60_000;
             w.max_us = 60_000;
         }
+        windows
+    }
+
+    #[test]
+    fn a_degrading_journey_shows_the_open_breaker_as_fast_successes() {
+        // No errors at all: slow while the breaker is closed (waiting for the
+        // downstream's retries), fast once it opens.
+        let windows = slow_from_1_to_1_5_s();
         let refs: Vec<&WindowStats> = windows.iter().collect();
         let e = from_fast_answers(&refs, (1.0, 3.0), 0.01, &|t| t < 2.5);
         assert_eq!(e.opened_at_s.len(), 1);
@@ -505,14 +511,7 @@ mod tests {
     #[test]
     fn answers_turning_fast_because_the_fault_ended_are_no_opening() {
         // Slow while a flapping fault is on (1.0–1.5 s), fast once it is off.
-        let mut windows = steady(0.0, 3.0, 0.1, 10);
-        for w in windows
-            .iter_mut()
-            .filter(|w| w.start_s >= 1.0 - 1e-9 && w.start_s < 1.5 - 1e-9)
-        {
-            w.p90_us = 60_000;
-            w.max_us = 60_000;
-        }
+        let windows = slow_from_1_to_1_5_s();
         let refs: Vec<&WindowStats> = windows.iter().collect();
         let e = from_fast_answers(&refs, (1.0, 3.0), 0.01, &|t| t < 1.5);
         assert_eq!(e, Episodes::default());

@@ -102,6 +102,7 @@ pub fn router(set: InjectorSet) -> Router {
         )
         .route("/injectors/{name}/counters", get(counters))
         .route("/injectors/{name}/buckets", get(buckets))
+        .route("/injectors/{name}/arrivals", get(arrivals))
         .route("/injectors/{name}/changes", get(changes))
         .route("/injectors/{name}/clock", get(clock))
         .fallback(|| async {
@@ -225,6 +226,16 @@ async fn buckets(
     let injector = find(&set, &name)?;
     let Query(since) = query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     ok(injector.buckets_since(since.since))
+}
+
+async fn arrivals(
+    State(set): State<InjectorSet>,
+    Path(name): Path<String>,
+    query: Result<Query<Since>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let injector = find(&set, &name)?;
+    let Query(since) = query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    ok(injector.arrivals_since(since.since))
 }
 
 /// Lets a remote reader put bucket and change times on its own clock.

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::fault::Fault;
 use crate::injector::InjectorStatus;
-use crate::observe::{BucketPage, Counters};
+use crate::observe::{ArrivalPage, BucketPage, Counters};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +175,12 @@ impl AdminClient {
     /// Arrival buckets from index `from` on.
     pub async fn buckets_since(&self, name: &str, from: u64) -> Result<BucketPage, AdminError> {
         let url = self.url(&format!("/injectors/{name}/buckets?since={from}"));
+        self.call(self.http.get(&url), url).await
+    }
+
+    /// Arrival records from `cursor` on; the injector forgets those before.
+    pub async fn arrivals_since(&self, name: &str, cursor: u64) -> Result<ArrivalPage, AdminError> {
+        let url = self.url(&format!("/injectors/{name}/arrivals?since={cursor}"));
         self.call(self.http.get(&url), url).await
     }
 }

@@ -119,6 +119,48 @@ impl Action {
     }
 }
 
+impl Outcome {
+    /// A number for compact records: 0 served, the status code of an
+    /// injected status, 1 to 8 for the other outcomes.
+    pub fn code(self) -> u16 {
+        match self {
+            Outcome::Served => 0,
+            Outcome::Status(code) => code,
+            Outcome::Reset => 1,
+            Outcome::ResetMidResponse => 2,
+            Outcome::Hang => 3,
+            Outcome::EmptyResponse => 4,
+            Outcome::EmptyBody => 5,
+            Outcome::MalformedBody => 6,
+            Outcome::SlowBody => 7,
+            Outcome::UpstreamError => 8,
+        }
+    }
+
+    /// The outcome of a [`Outcome::code`] (None for a number no outcome has).
+    pub fn from_code(code: u16) -> Option<Self> {
+        Some(match code {
+            0 => Outcome::Served,
+            1 => Outcome::Reset,
+            2 => Outcome::ResetMidResponse,
+            3 => Outcome::Hang,
+            4 => Outcome::EmptyResponse,
+            5 => Outcome::EmptyBody,
+            6 => Outcome::MalformedBody,
+            7 => Outcome::SlowBody,
+            8 => Outcome::UpstreamError,
+            100..=599 => Outcome::Status(code),
+            _ => return None,
+        })
+    }
+
+    /// Whether the caller got the downstream's normal answer (perhaps late
+    /// or slowly): anything else is a failed attempt from its side.
+    pub fn is_served(self) -> bool {
+        matches!(self, Outcome::Served | Outcome::SlowBody)
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -19,7 +19,7 @@ use crate::decide::{Decision, decide, injector_seed};
 use crate::decision_log::{DecisionLog, write_line};
 use crate::fault::{Fault, FaultError};
 use crate::front;
-use crate::observe::{BucketPage, Counters, ObserveConfig, Observer};
+use crate::observe::{ArrivalPage, BucketPage, Counters, ObserveConfig, Observer};
 use crate::program::{Change, FaultControl};
 use crate::stand_in::{PLATFORM_STAND_INS, StandIn};
 
@@ -405,6 +405,12 @@ impl Injector {
     /// Arrival buckets from index `from` on.
     pub fn buckets_since(&self, from: u64) -> BucketPage {
         self.inner.core.observer.buckets_since(from)
+    }
+
+    /// Arrival records from `cursor` on (0 at first, then the page's
+    /// `next`); the records before `cursor` are forgotten.
+    pub fn arrivals_since(&self, cursor: u64) -> ArrivalPage {
+        self.inner.core.observer.arrivals_since(cursor)
     }
 
     /// The clock times are reported on.

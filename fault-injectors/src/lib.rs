@@ -68,5 +68,7 @@ pub use backend::{Mode, Override, OverrideBuilder};
 pub use clock::Clock;
 pub use fault::{Delay, Fault, FaultError, FaultKind, Flapping, PathPattern, Target};
 pub use injector::{Injector, InjectorBuilder, InjectorSet, InjectorStatus, StartError};
-pub use observe::{BucketPage, BucketReport, Counters, ObserveConfig};
+pub use observe::{
+    ArrivalPage, ArrivalRecord, BucketPage, BucketReport, Counters, ObserveConfig, id_hash,
+};
 pub use stand_in::{Reply, Route, StandIn};

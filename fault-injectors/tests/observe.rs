@@ -149,3 +149,66 @@ async fn same_seed_same_decision_log_other_seed_other_log() {
         "{first}"
     );
 }
+
+#[tokio::test]
+async fn every_arrival_is_recorded_with_its_id_timing_and_end() {
+    let orders = Injector::builder("order-service")
+        .start()
+        .await
+        .expect("starts");
+    let http = client(Duration::from_secs(5));
+    let post = |order_no: &'static str| {
+        http.post(format!("{}/api/v1/orders", orders.url()))
+            .json(&order_body(order_no))
+            .send()
+    };
+    post("A1").await.expect("served");
+    orders.inject(Fault::status(503)).expect("valid");
+    post("A2").await.expect("answered");
+    post("A2").await.expect("answered");
+    orders.set_faults(vec![Fault::hang()]).expect("valid");
+    // The caller gives up after 150 ms: the hung arrival ends then,
+    // abandoned rather than answered.
+    let impatient = client(Duration::from_millis(150));
+    let gave_up = impatient
+        .post(format!("{}/api/v1/orders", orders.url()))
+        .json(&order_body("A3"))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the hang outlived the client's timeout");
+    let page = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let page = orders.arrivals_since(0);
+            if page.records.len() == 4 {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the abandoned request is logged once hyper sees the client gone");
+    let r = &page.records;
+    assert_eq!(
+        r.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [
+            fault_injectors::id_hash("A1"),
+            fault_injectors::id_hash("A2"),
+            fault_injectors::id_hash("A2"),
+            fault_injectors::id_hash("A3"),
+        ]
+    );
+    assert_eq!(
+        r.iter().map(|r| r.outcome).collect::<Vec<_>>(),
+        [0, 503, 503, 3]
+    );
+    assert!(r[..3].iter().all(|r| r.answered));
+    assert!(!r[3].answered);
+    assert!(
+        (140_000..2_000_000).contains(&r[3].took_us),
+        "ended when the caller left: {:?}",
+        r[3]
+    );
+    assert!(r.windows(2).all(|w| w[0].at_us <= w[1].at_us));
+    assert_eq!(page.next, 4);
+    assert!(orders.arrivals_since(page.next).records.is_empty());
+}

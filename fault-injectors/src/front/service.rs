@@ -15,9 +15,9 @@ use serde_json::json;
 use super::body::FaultBody;
 use super::conn::ResetSwitch;
 use crate::backend::{Forward, Resolved};
-use crate::decide::Action;
+use crate::decide::{Action, Outcome};
 use crate::injector::Core;
-use crate::observe::{Arrival, extract_ids, route_key};
+use crate::observe::{Arrival, extract_ids, id_hash, route_key};
 use crate::program::{FaultControl, deadline_or_far};
 
 /// Largest request body read; bigger ones get 413.
@@ -34,6 +34,7 @@ pub(crate) async fn handle(
     reset: ResetSwitch,
     request: hyper::Request<Incoming>,
 ) -> Result<Response<FaultBody>, Aborted> {
+    let arrived = Instant::now();
     // A request on a connection opened before a refuse outage started: the
     // accept loop is about to drop it; make sure it is not served meanwhile.
     if core.control.peek().refusing(Instant::now()) {
@@ -72,6 +73,16 @@ pub(crate) async fn handle(
         true => extract_ids(core.observer.id_fields(), &body),
         false => Vec::new(),
     };
+    // The first configured id field present names the call.
+    let id = ids
+        .iter()
+        .min_by_key(|(field, _)| *field)
+        .map_or(0, |(_, value)| id_hash(value));
+    // Logged when this request is done with, or abandoned by its client.
+    let mut pending = core
+        .observer
+        .arrivals()
+        .begin(decision.seq, arrived, id, action.outcome());
     core.observer.record(Arrival {
         route: &route,
         outcome: action.outcome(),
@@ -84,52 +95,58 @@ pub(crate) async fn handle(
             .and_then(|v| v.to_str().ok()),
     });
 
-    if !decision.delay.is_zero() {
-        super::timer::sleep(decision.delay).await;
-    }
-    match &action {
-        Action::Status { code, body } => return Ok(injected_status(*code, body.as_deref())),
-        Action::Reset {
-            mid_response: false,
-        } => {
-            reset.pull();
-            return Err(Aborted("injected reset"));
+    let response = async {
+        if !decision.delay.is_zero() {
+            super::timer::sleep(decision.delay).await;
         }
-        Action::EmptyResponse => return Err(Aborted("injected empty response")),
-        Action::Hang { fault_id } => hold(&core.control, fault_id).await,
-        _ => {}
-    }
+        match &action {
+            Action::Status { code, body } => return Ok(injected_status(*code, body.as_deref())),
+            Action::Reset {
+                mid_response: false,
+            } => {
+                reset.pull();
+                return Err(Aborted("injected reset"));
+            }
+            Action::EmptyResponse => return Err(Aborted("injected empty response")),
+            Action::Hang { fault_id } => hold(&core.control, fault_id).await,
+            _ => {}
+        }
 
-    let answer = core
-        .backend
-        .answer(
-            &resolved,
-            wiremock_request.as_ref(),
-            Forward {
-                method: &parts.method,
-                uri: &parts.uri,
-                headers: &parts.headers,
-                body,
-            },
-        )
-        .await;
-    if answer.upstream_failed {
-        core.observer.record_upstream_error();
-    }
-    let body = match action {
-        Action::EmptyBody => FaultBody::empty(),
-        Action::MalformedBody => FaultBody::full(malformed(&answer.body)),
-        Action::SlowBody { duration } => FaultBody::dribble(answer.body, duration),
-        Action::Reset { mid_response: true } => {
-            reset.pull();
-            FaultBody::cut(answer.body)
+        let answer = core
+            .backend
+            .answer(
+                &resolved,
+                wiremock_request.as_ref(),
+                Forward {
+                    method: &parts.method,
+                    uri: &parts.uri,
+                    headers: &parts.headers,
+                    body,
+                },
+            )
+            .await;
+        if answer.upstream_failed {
+            core.observer.record_upstream_error();
+            pending.outcome(Outcome::UpstreamError);
         }
-        _ => FaultBody::full(answer.body),
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = answer.status;
-    *response.headers_mut() = answer.headers;
-    Ok(response)
+        let body = match action {
+            Action::EmptyBody => FaultBody::empty(),
+            Action::MalformedBody => FaultBody::full(malformed(&answer.body)),
+            Action::SlowBody { duration } => FaultBody::dribble(answer.body, duration),
+            Action::Reset { mid_response: true } => {
+                reset.pull();
+                FaultBody::cut(answer.body)
+            }
+            _ => FaultBody::full(answer.body),
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers;
+        Ok(response)
+    }
+    .await;
+    pending.answered();
+    response
 }
 
 /// Waits while the hang fault `id` is in force; returns when it is cleared,

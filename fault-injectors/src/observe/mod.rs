@@ -1,6 +1,7 @@
 //! Observation without retention: what arrived at an injector, when, on which
 //! route and with which outcome, in bounded memory.
 
+mod arrivals;
 mod buckets;
 mod duplicates;
 
@@ -11,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+pub use arrivals::{ArrivalPage, ArrivalRecord, id_hash};
 pub use buckets::{BucketReport, CellReport};
 pub use duplicates::IdCounters;
 
 use crate::clock::Clock;
 use crate::decide::Outcome;
+pub(crate) use arrivals::ArrivalLog;
 use buckets::{Buckets, Marks};
 use duplicates::IdTracker;
 pub(crate) use duplicates::extract_ids;
@@ -36,6 +39,9 @@ pub struct ObserveConfig {
     pub id_window_s: u64,
     /// Distinct routes tracked; further ones are counted as `other`.
     pub max_routes: usize,
+    /// Arrival records held until a reader pages them out; beyond it, new
+    /// ones are dropped and counted.
+    pub arrival_capacity: usize,
 }
 
 impl Default for ObserveConfig {
@@ -47,6 +53,7 @@ impl Default for ObserveConfig {
             idempotency_header: "idempotency-key".into(),
             id_window_s: 300,
             max_routes: 64,
+            arrival_capacity: 500_000,
         }
     }
 }
@@ -98,6 +105,7 @@ pub struct Observer {
     upstream_errors: AtomicU64,
     state: Mutex<State>,
     ids: Mutex<IdTracker>,
+    arrivals: ArrivalLog,
 }
 
 #[derive(Debug)]
@@ -159,12 +167,23 @@ impl Observer {
                 config.id_fields.clone(),
                 Duration::from_secs(config.id_window_s.max(1)),
             )),
+            arrivals: ArrivalLog::new(clock, config.arrival_capacity),
         })
     }
 
     /// The clock observations are reported on.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Every arrival's record.
+    pub(crate) fn arrivals(&self) -> &ArrivalLog {
+        &self.arrivals
+    }
+
+    /// Arrival records from `cursor` on; those before it are forgotten.
+    pub fn arrivals_since(&self, cursor: u64) -> ArrivalPage {
+        self.arrivals.since(cursor)
     }
 
     /// The header that marks idempotent replays.

@@ -18,8 +18,10 @@ use fault_injectors::stand_in::{Reply, Route, StandIn};
 use faultline::load::driver::{Lane, LoadSettings, drive};
 use faultline::load::journeys::Caller;
 use faultline::load::recorder::{Recorder, SeriesSpec};
+use faultline::load::requests::RequestRecord;
 use faultline::platform::JourneyKind;
 use faultline::scenario::{Journey, Merchant, Model, Phase};
+use faultline::spill::Spill;
 use goose::client::GooseClientBuilder;
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
@@ -156,11 +158,25 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> (u64, u64, u6
         series: 0,
         webhook_series: None,
     };
+    // The production path: every request's record spilled to a file,
+    // flushed by a task as a run does.
+    let path = std::env::temp_dir().join(format!("faultline-bench-{}.bin", std::process::id()));
+    let requests = Arc::new(Spill::<RequestRecord>::create(&path).expect("spill file"));
     let settings = LoadSettings {
         model,
         duration,
         timeout: Duration::from_secs(10),
         max_lag: Duration::from_secs(1),
+        requests: Some(Arc::clone(&requests)),
+    };
+    let flusher = {
+        let requests = Arc::clone(&requests);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                requests.flush();
+            }
+        })
     };
     let load_start = Instant::now() + Duration::from_millis(500);
     drive(
@@ -173,6 +189,9 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> (u64, u64, u6
     )
     .await
     .expect("harness drives");
+    flusher.abort();
+    requests.flush();
+    let _ = std::fs::remove_file(&path);
     let record = recorder.finish();
     let s = &record.series[0];
     (s.total.requests, s.total.dropped, s.late, secs as f64)

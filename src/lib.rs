@@ -14,5 +14,6 @@ pub mod platform;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod spill;
 pub mod stack;
 pub mod verdict;

@@ -14,10 +14,12 @@ use crate::faults;
 use crate::load::driver::{self, Lane, LoadError, LoadSettings};
 use crate::load::journeys::Caller;
 use crate::load::recorder::Recorder;
+use crate::load::requests::RequestRecord;
 use crate::load::{progress, series_of};
-use crate::observe::{self, Observations, integrity, sut};
+use crate::observe::{self, Observations, arrivals, integrity, sut};
 use crate::report::Report;
 use crate::scenario::{Check, Scenario};
+use crate::spill::Spill;
 use crate::stack::{Stack, StackError, preflight};
 use crate::verdict;
 
@@ -128,11 +130,23 @@ async fn run_in(
             webhook_series,
         })
         .collect();
+    let requests_path = dir.join("requests.bin");
+    let requests = match Spill::<RequestRecord>::create(&requests_path) {
+        Ok(spill) => Arc::new(spill),
+        Err(source) => {
+            stack.shutdown().await;
+            return Err(RunError::Io {
+                path: requests_path,
+                source,
+            });
+        }
+    };
     let settings = LoadSettings {
         model: scenario.load.model,
         duration: scenario.duration,
         timeout: scenario.load.timeout,
         max_lag: scenario.load.max_lag,
+        requests: Some(Arc::clone(&requests)),
     };
 
     let observing = CancellationToken::new();
@@ -150,19 +164,28 @@ async fn run_in(
         options.quiet,
         observing.clone(),
     );
-    let (events, driven) = tokio::join!(
-        faults::run(scenario.faults.clone(), &stack, clock, cancel.clone()),
-        driver::drive(
-            lanes,
-            &settings,
-            Arc::clone(&caller),
-            Arc::clone(&recorder),
-            load_start,
-            cancel.clone()
-        ),
+    let load = async {
+        let done = tokio::join!(
+            faults::run(scenario.faults.clone(), &stack, clock, cancel.clone()),
+            driver::drive(
+                lanes,
+                &settings,
+                Arc::clone(&caller),
+                Arc::clone(&recorder),
+                load_start,
+                cancel.clone()
+            ),
+        );
+        observing.cancel();
+        done
+    };
+    let arrivals_dir = dir.join("arrivals");
+    let ((events, driven), arrival_files, ()) = tokio::join!(
+        load,
+        arrivals::drain(&stack, clock, &arrivals_dir, observing.clone()),
+        flush_every(&requests, observing.clone()),
     );
     tracing::debug!(cancelled = cancel.is_cancelled(), "load finished");
-    observing.cancel();
     let sut_samples = sampler.await.unwrap_or_default();
     let _ = progress.await;
     if let Err(e) = driven {
@@ -187,9 +210,11 @@ async fn run_in(
             );
         }
     }
+    let evidence = observe::Evidence::load(scenario, &arrival_files, &requests_path);
     let obs = Observations {
         phases: scenario.phases.clone(),
         load,
+        evidence,
         injectors: observe::injectors(&stack, &clock).await,
         sut: sut_samples,
         faults: events,
@@ -211,6 +236,19 @@ async fn run_in(
         dir: dir.to_path_buf(),
         report,
     })
+}
+
+/// Writes the request records to their file now and then until `stop`
+/// fires, then once more.
+async fn flush_every(requests: &Spill<RequestRecord>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => requests.flush(),
+            _ = stop.cancelled() => break,
+        }
+    }
+    requests.flush();
 }
 
 /// A fresh folder `<out>/<name>-<UTC time>[-n]`.

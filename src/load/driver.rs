@@ -20,11 +20,13 @@ use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use super::journeys::{Answer, Call, Caller, read_payment};
+use super::journeys::{Answer, Call, Caller, PaymentAnswer, read_payment};
 use super::recorder::{Outcome, Recorder};
+use super::requests::RequestRecord;
 use super::schedule::Schedule;
 use crate::platform::JourneyKind;
 use crate::scenario::{Journey, Model};
+use crate::spill::Spill;
 
 /// A request starting later than this after its intended time is "late".
 const LATE: Duration = Duration::from_millis(10);
@@ -64,6 +66,8 @@ pub struct LoadSettings {
     pub timeout: Duration,
     /// Open model: drop requests later than this.
     pub max_lag: Duration,
+    /// Where every request's record goes (flushed by the caller).
+    pub requests: Option<Arc<Spill<RequestRecord>>>,
 }
 
 /// What the driver reports besides the recorder.
@@ -90,6 +94,7 @@ struct Worker {
     timeout: Duration,
     in_flight: Arc<AtomicUsize>,
     cancel: CancellationToken,
+    requests: Option<Arc<Spill<RequestRecord>>>,
 }
 
 impl Worker {
@@ -126,11 +131,24 @@ impl Worker {
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let call = self.caller.first(self.kind, self.lane_index, k);
+        let sent = Instant::now();
         let answer = send(user, &call, self.timeout, &self.success).await;
+        let done = Instant::now();
         self.recorder
-            .record(self.series, offset, intended.elapsed(), &answer.outcome);
-        if self.kind == JourneyKind::Payment {
-            self.follow_payment(user, &answer).await;
+            .record(self.series, offset, done - intended, &answer.outcome);
+        let payment = match self.kind {
+            JourneyKind::Payment => read_payment(&answer),
+            _ => None,
+        };
+        self.log(
+            self.series,
+            (intended, sent, done),
+            &call,
+            &answer,
+            payment.as_ref(),
+        );
+        if let Some(payment) = payment {
+            self.follow_payment(user, payment).await;
         }
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         if self.schedule.is_none() && !self.think.is_zero() {
@@ -140,18 +158,44 @@ impl Worker {
         Ok(())
     }
 
-    /// Records the acknowledgement and, when asked, sends the webhook.
-    async fn follow_payment(&self, user: &mut GooseUser, answer: &Answer) {
-        let Some(mut payment) = read_payment(answer) else {
+    /// Spills one request's record, with the id the SUT answered with.
+    fn log(
+        &self,
+        series: usize,
+        (intended, sent, done): (Instant, Instant, Instant),
+        call: &Call,
+        answer: &Answer,
+        payment: Option<&PaymentAnswer>,
+    ) {
+        let Some(requests) = &self.requests else {
             return;
         };
+        let us = |t: Instant| -> i64 {
+            i64::try_from(t.saturating_duration_since(self.load_start).as_micros())
+                .unwrap_or(i64::MAX)
+        };
+        requests.push(RequestRecord {
+            series: u16::try_from(series).unwrap_or(u16::MAX),
+            intended_us: us(intended),
+            sent_us: us(sent),
+            done_us: us(done),
+            outcome: answer.outcome,
+            id: call.id,
+            answer_id: payment.map_or(0, |p| fault_injectors::id_hash(&p.ack.payment_no)),
+        });
+    }
+
+    /// Records the acknowledgement and, when asked, sends the webhook.
+    async fn follow_payment(&self, user: &mut GooseUser, mut payment: PaymentAnswer) {
         if let (Some(series), Some(trade_no)) = (self.webhook_series, payment.trade_no.as_deref()) {
             let started = Instant::now();
             let call = self.caller.webhook(&payment.ack.payment_no, trade_no);
             let hook = send(user, &call, self.timeout, &self.success).await;
+            let done = Instant::now();
             let offset = started.saturating_duration_since(self.load_start);
             self.recorder
-                .record(series, offset, started.elapsed(), &hook.outcome);
+                .record(series, offset, done - started, &hook.outcome);
+            self.log(series, (started, started, done), &call, &hook, None);
             if hook.outcome.is_ok() {
                 payment.ack.expect = vec!["succeeded".into()];
             }
@@ -297,6 +341,7 @@ pub async fn drive(
             timeout: settings.timeout,
             in_flight: Arc::clone(&in_flight),
             cancel: cancel.clone(),
+            requests: settings.requests.clone(),
         });
         let step: TransactionFunction = Arc::new(move |user: &mut GooseUser| {
             let worker = Arc::clone(&worker);

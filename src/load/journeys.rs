@@ -22,6 +22,9 @@ pub struct Call {
     pub headers: Vec<(&'static str, String)>,
     /// JSON body.
     pub body: Option<Vec<u8>>,
+    /// `fault_injectors::id_hash` of the business id the SUT forwards to
+    /// its downstreams (`order_no`, `payment_no`), 0 when it carries none.
+    pub id: u64,
 }
 
 /// What came back.
@@ -110,16 +113,20 @@ impl Caller {
             path: path.into(),
             headers,
             body: Some(body),
+            id: fault_injectors::id_hash(order_no),
         }
     }
 
     /// The channel's callback reporting a payment paid.
     pub fn webhook(&self, payment_no: &str, channel_trade_no: &str) -> Call {
-        json_call(
-            Method::POST,
-            "/api/v1/webhooks/card".into(),
-            &json!({"payment_no": payment_no, "status": "success", "channel_trade_no": channel_trade_no}),
-        )
+        Call {
+            id: fault_injectors::id_hash(payment_no),
+            ..json_call(
+                Method::POST,
+                "/api/v1/webhooks/card".into(),
+                &json!({"payment_no": payment_no, "status": "success", "channel_trade_no": channel_trade_no}),
+            )
+        }
     }
 
     /// Looking a payment up.
@@ -129,6 +136,7 @@ impl Caller {
             path: format!("/api/v1/payments/{payment_no}"),
             headers: Vec::new(),
             body: None,
+            id: 0,
         }
     }
 
@@ -139,6 +147,7 @@ impl Caller {
             path: format!("/api/v1/merchants/{}/dashboard", self.merchant.id),
             headers: Vec::new(),
             body: None,
+            id: 0,
         }
     }
 
@@ -173,6 +182,7 @@ fn json_call(method: Method, path: String, body: &Value) -> Call {
         path,
         headers: vec![("Content-Type", "application/json".into())],
         body: Some(body.to_string().into_bytes()),
+        id: 0,
     }
 }
 

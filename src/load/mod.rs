@@ -6,6 +6,7 @@ pub mod driver;
 pub mod journeys;
 pub mod progress;
 pub mod recorder;
+pub mod requests;
 pub mod schedule;
 
 use crate::platform::JourneyKind;

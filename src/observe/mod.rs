@@ -3,10 +3,12 @@
 //! breaker and readiness readings, the fault timeline as applied, and (for
 //! the embedded stack) the services' logged breaker transitions.
 
+pub mod arrivals;
 pub mod integrity;
 pub mod sut;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use fault_injectors::{BucketReport, Counters};
 use reference_stack::Downstream;
@@ -15,8 +17,11 @@ use serde::{Deserialize, Serialize};
 use crate::clock::RunClock;
 use crate::faults::FaultEvent;
 use crate::load::recorder::LoadRecord;
-use crate::scenario::Phase;
+use crate::load::requests::RequestRecord;
+use crate::load::series_of;
+use crate::scenario::{Phase, Scenario};
 use crate::stack::Stack;
+use arrivals::{Arrival, ArrivalFiles};
 use integrity::IntegrityResult;
 use sut::SutSamples;
 
@@ -40,6 +45,16 @@ impl InjectorObservation {
             .iter()
             .filter(|b| b.start_s >= from - 1e-9 && b.start_s < until - 1e-9)
             .map(BucketReport::total)
+            .sum()
+    }
+
+    /// Arrivals in `[from, until)` carrying an id never seen before: new
+    /// calls, not retries.
+    pub fn fresh(&self, from: f64, until: f64) -> u64 {
+        self.buckets
+            .iter()
+            .filter(|b| b.start_s >= from - 1e-9 && b.start_s < until - 1e-9)
+            .map(|b| u64::from(b.fresh))
             .sum()
     }
 
@@ -73,6 +88,8 @@ pub struct Observations {
     pub phases: Vec<Phase>,
     /// The load's measurements.
     pub load: LoadRecord,
+    /// Per-request and per-arrival records of the faulted downstreams.
+    pub evidence: Evidence,
     /// Arrivals per injector.
     pub injectors: BTreeMap<Downstream, InjectorObservation>,
     /// The SUT's own readings.
@@ -83,6 +100,62 @@ pub struct Observations {
     pub transitions: Vec<LoggedTransition>,
     /// Integrity lookups, per payment journey.
     pub integrity: Vec<IntegrityResult>,
+}
+
+/// The per-request and per-arrival records breaker inference correlates:
+/// every arrival at a faulted downstream, and every request of the
+/// journeys whose requests reach one.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    /// Arrivals per faulted downstream, in arrival order.
+    pub arrivals: BTreeMap<Downstream, Vec<Arrival>>,
+    /// Arrival records an injector lost (not read in time).
+    pub dropped: BTreeMap<Downstream, u64>,
+    /// Requests of the journeys reaching a faulted downstream (series
+    /// indices as in the load record), in completion order.
+    pub requests: Vec<RequestRecord>,
+    /// Records that could not be read, and why.
+    pub unreadable: Vec<String>,
+}
+
+impl Evidence {
+    /// Reads what `scenario`'s faults need from the run's files.
+    pub fn load(scenario: &Scenario, arrivals: &ArrivalFiles, requests: &Path) -> Self {
+        let mut evidence = Evidence {
+            dropped: arrivals.dropped.clone(),
+            ..Evidence::default()
+        };
+        let faulted: BTreeSet<Downstream> = scenario.faults.iter().map(|f| f.injector).collect();
+        for d in &faulted {
+            match arrivals.read(*d, f64::NEG_INFINITY) {
+                Ok(a) => {
+                    evidence.arrivals.insert(*d, a);
+                }
+                Err(e) => evidence.unreadable.push(format!(
+                    "arrivals at {}: {e}",
+                    crate::platform::injector_name(*d)
+                )),
+            }
+        }
+        let (specs, _) = series_of(&scenario.load);
+        let wanted: BTreeSet<u16> = specs
+            .iter()
+            .enumerate()
+            .filter(|(_, spec)| {
+                scenario.journey(&spec.journey).is_some_and(|j| {
+                    faulted
+                        .iter()
+                        .any(|d| j.kind.downstreams().contains(d) || j.expects.contains(d))
+                })
+            })
+            .filter_map(|(i, _)| u16::try_from(i).ok())
+            .collect();
+        match crate::spill::read::<RequestRecord>(requests, |r| wanted.contains(&r.series)) {
+            Ok(r) => evidence.requests = r,
+            Err(e) => evidence.unreadable.push(format!("request records: {e}")),
+        }
+        evidence
+    }
 }
 
 /// Reads every injector's arrivals, converted to the run's clock.

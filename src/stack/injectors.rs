@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use fault_injectors::{AdminClient, AdminError, BucketPage, Clock, Counters, Fault, Injector};
+use fault_injectors::{
+    AdminClient, AdminError, ArrivalPage, BucketPage, Clock, Counters, Fault, Injector,
+};
 
 /// One injector of the run.
 pub enum InjectorHandle {
@@ -128,6 +130,31 @@ impl InjectorHandle {
                     None
                 }
             },
+        }
+    }
+
+    /// Arrival records from `cursor` on (the injector forgets those before
+    /// it), times on the injector's own clock: add [`Self::offset_us`]. An
+    /// unreadable remote gives None, logged.
+    pub async fn arrivals_since(&self, cursor: u64) -> Option<ArrivalPage> {
+        match self {
+            Self::Local(i) => Some(i.arrivals_since(cursor)),
+            Self::Remote(r) => match r.admin.arrivals_since(&r.name, cursor).await {
+                Ok(page) => Some(page),
+                Err(e) => {
+                    tracing::error!("cannot read the arrival records of {}: {e}", r.name);
+                    None
+                }
+            },
+        }
+    }
+
+    /// What to add to the injector's clock readings, in µs, to put them on
+    /// the stack's clock.
+    pub fn offset_us(&self) -> i64 {
+        match self {
+            Self::Local(_) => 0,
+            Self::Remote(r) => (r.offset_s * 1e6).round() as i64,
         }
     }
 

@@ -49,7 +49,7 @@ journey = "payment"
 [[checks]]
 kind = "amplification"
 downstream = "order-service"
-max_ratio = 2.0
+max_ratio = 4.0
 "#
     )
 }

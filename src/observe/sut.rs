@@ -2,7 +2,7 @@
 //! `/metrics` (gauge name, label and state values configurable) and its
 //! readiness, on the run's clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use reference_stack::{Downstream, ServiceKind};
@@ -59,6 +59,45 @@ pub struct SutSamples {
     pub ready: Vec<ReadySample>,
     /// Scrapes that failed.
     pub failed_scrapes: u64,
+    /// What the metrics looked like, to tell a missing gauge from one
+    /// whose labels name no injector.
+    pub gauge_seen: GaugeSeen,
+}
+
+/// Names more than this many are not kept.
+const SEEN_LIMIT: usize = 32;
+
+/// What the scraped metrics held, for the verdict's messages.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GaugeSeen {
+    /// Metrics scrapes that answered.
+    pub scrapes: u64,
+    /// Of those, scrapes holding the breaker gauge.
+    pub with_gauge: u64,
+    /// Metric names seen (the first few).
+    pub metrics: BTreeSet<String>,
+    /// Label names the gauge's samples carried.
+    pub labels: BTreeSet<String>,
+    /// Values of the downstream label that named no injector.
+    pub unmatched: BTreeSet<String>,
+}
+
+impl GaugeSeen {
+    fn add(&mut self, other: GaugeSeen) {
+        self.scrapes += other.scrapes;
+        self.with_gauge += other.with_gauge;
+        for (mine, theirs) in [
+            (&mut self.metrics, other.metrics),
+            (&mut self.labels, other.labels),
+            (&mut self.unmatched, other.unmatched),
+        ] {
+            for name in theirs {
+                if mine.len() < SEEN_LIMIT {
+                    mine.insert(name);
+                }
+            }
+        }
+    }
 }
 
 /// Samples every service until `stop` fires.
@@ -87,8 +126,9 @@ pub async fn sample(
         // A handful of local services answering in about a millisecond:
         // reading them one after the other stays well inside the interval.
         for (kind, url) in &services {
-            let (breakers, ready, failed) = read(&client, &plan, *kind, url, clock).await;
+            let (breakers, ready, failed, seen) = read(&client, &plan, *kind, url, clock).await;
             samples.breakers.extend(breakers);
+            samples.gauge_seen.add(seen);
             samples.ready.extend(ready);
             samples.failed_scrapes += failed;
         }
@@ -102,7 +142,7 @@ async fn read(
     service: ServiceKind,
     url: &str,
     clock: RunClock,
-) -> (Vec<BreakerSample>, Option<ReadySample>, u64) {
+) -> (Vec<BreakerSample>, Option<ReadySample>, u64, GaugeSeen) {
     let t_s = clock.seconds(Instant::now());
     let mut failed = 0;
     let ready = match client.get(format!("{url}{}", plan.ready_path)).send().await {
@@ -117,7 +157,8 @@ async fn read(
         }
     };
     let mut breakers = Vec::new();
-    if plan.metrics {
+    let mut seen = GaugeSeen::default();
+    if plan.gauge.scraped() {
         match client
             .get(format!("{url}{}", plan.metrics_path))
             .send()
@@ -125,54 +166,81 @@ async fn read(
         {
             Ok(r) => {
                 let text = r.text().await.unwrap_or_default();
-                breakers = parse_breakers(&text, plan, service, t_s);
+                (breakers, seen) = parse_breakers(&text, plan, service, t_s);
             }
             Err(_) => failed += 1,
         }
     }
-    (breakers, ready, failed)
+    (breakers, ready, failed, seen)
 }
 
-/// Breaker gauges in a Prometheus/OpenMetrics text.
+/// Breaker gauges in a Prometheus/OpenMetrics text, and what the text
+/// held (for messages when no sample names a downstream).
 pub fn parse_breakers(
     text: &str,
     plan: &SutPlan,
     service: ServiceKind,
     t_s: f64,
-) -> Vec<BreakerSample> {
+) -> (Vec<BreakerSample>, GaugeSeen) {
     let lines = text.lines().map(|l| Ok::<_, std::io::Error>(l.to_string()));
-    let Ok(scrape) = prometheus_parse::Scrape::parse(lines) else {
-        return Vec::new();
+    let mut seen = GaugeSeen {
+        scrapes: 1,
+        ..GaugeSeen::default()
     };
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == plan.breaker_metric)
-        .filter_map(|s| {
-            let label = s.labels.get(&plan.downstream_label)?;
-            let downstream = downstream_named(label).or_else(|| label.parse().ok())?;
-            let value = match s.value {
-                prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v)
-                | prometheus_parse::Value::Counter(v) => v,
-                _ => return None,
-            };
-            let [closed, half_open, open] = plan.state_values;
-            let state = if value == open {
-                BreakerState::Open
-            } else if value == half_open {
-                BreakerState::HalfOpen
-            } else if value == closed {
-                BreakerState::Closed
-            } else {
-                return None;
-            };
-            Some(BreakerSample {
-                t_s,
-                service: service.name().to_string(),
-                downstream,
-                state,
-            })
-        })
-        .collect()
+    let Ok(scrape) = prometheus_parse::Scrape::parse(lines) else {
+        return (Vec::new(), seen);
+    };
+    let mut samples = Vec::new();
+    for s in &scrape.samples {
+        if seen.metrics.len() < SEEN_LIMIT {
+            seen.metrics.insert(s.metric.clone());
+        }
+        if s.metric != plan.breaker_metric {
+            continue;
+        }
+        seen.with_gauge = 1;
+        for (name, _) in s.labels.iter() {
+            if seen.labels.len() < SEEN_LIMIT {
+                seen.labels.insert(name.clone());
+            }
+        }
+        let Some(label) = s.labels.get(&plan.downstream_label) else {
+            continue;
+        };
+        let downstream = plan
+            .downstream_names
+            .get(label)
+            .copied()
+            .or_else(|| downstream_named(label))
+            .or_else(|| label.parse().ok());
+        let Some(downstream) = downstream else {
+            if seen.unmatched.len() < SEEN_LIMIT {
+                seen.unmatched.insert(label.to_string());
+            }
+            continue;
+        };
+        let value = match s.value {
+            prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v)
+            | prometheus_parse::Value::Counter(v) => v,
+            _ => continue,
+        };
+        let [closed, half_open, open] = plan.state_values;
+        let state = if value == open {
+            BreakerState::Open
+        } else if value == half_open {
+            BreakerState::HalfOpen
+        } else if value == closed {
+            BreakerState::Closed
+        } else {
+            continue;
+        };
+        samples.push(BreakerSample {
+            t_s,
+            service: service.name().to_string(),
+            downstream,
+            state,
+        });
+    }
+    (samples, seen)
 }

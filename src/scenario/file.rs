@@ -207,7 +207,10 @@ pub struct SutFile {
     #[serde(default)]
     #[schemars(with = "Option<Vec<HttpStatus>>")]
     pub success_statuses: Option<Spanned<Vec<u16>>>,
-    /// Scrape `/metrics` for breaker states (default true).
+    /// Read breaker states from the SUT's metrics: `true` requires the
+    /// gauge (a downstream without a matching sample makes the breaker
+    /// checks inconclusive), `false` never reads it; unset: used when the
+    /// SUT exposes it, black-box otherwise.
     #[serde(default)]
     pub metrics: Option<bool>,
     /// Path of the metrics endpoint (default `/metrics`).
@@ -231,6 +234,34 @@ pub struct SutFile {
     #[serde(default)]
     #[schemars(with = "Option<Dur>")]
     pub sample_every: Option<Spanned<Dur>>,
+    /// Gauge label values that are not injector names, mapped to the
+    /// injector they stand for (`orders = "order-service"`).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, InjectorName>")]
+    pub downstream_names: BTreeMap<String, Spanned<String>>,
+    /// What you know of the SUT's breaker for a downstream, by injector name:
+    /// the inference uses it and the report says so.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<InjectorName, SutBreakerFile>")]
+    pub breakers: BTreeMap<String, Spanned<SutBreakerFile>>,
+}
+
+/// One `[sut.breakers.<injector>]`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SutBreakerFile {
+    /// Calls the breaker lets through while half-open before it decides
+    /// (gobreaker's MaxRequests, resilience4j's
+    /// permittedNumberOfCallsInHalfOpenState, 1 for pybreaker and opossum).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", extend("minimum" = 1))]
+    pub half_open_calls: Option<Spanned<u32>>,
+    /// During a refuse outage nothing arrives at the injector: answers
+    /// faster than this were rejected by the breaker, slower ones were
+    /// attempted (default: read off a gap in the answers' times).
+    #[serde(default)]
+    #[schemars(with = "Option<Dur>")]
+    pub fast_below: Option<Spanned<Dur>>,
 }
 
 /// `[sut.state_values]`.
@@ -493,10 +524,6 @@ pub struct CheckFile {
     #[serde(default)]
     #[schemars(with = "Option<Dur>")]
     pub within: Option<Spanned<Dur>>,
-    /// Silence at the injector that means "open" (default from its traffic).
-    #[serde(default)]
-    #[schemars(with = "Option<Dur>")]
-    pub silence: Option<Spanned<Dur>>,
     /// half_open_probes: most calls let through per probe (default 3).
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
@@ -537,17 +564,31 @@ pub struct CheckFile {
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub max_factor: Option<Spanned<f64>>,
-    /// amplification: most downstream attempts per upstream request.
+    /// amplification: most downstream attempts per admitted call (or per
+    /// upstream request with `per = "request"`).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub max_ratio: Option<Spanned<f64>>,
+    /// amplification: what `max_ratio` divides attempts by: `call` (default,
+    /// each distinct call the downstream saw) or `request` (each upstream
+    /// request of the journeys reaching it).
+    #[serde(default)]
+    #[schemars(with = "Option<AmplificationPer>")]
+    pub per: Option<Spanned<AmplificationPer>>,
     /// no_duplicates: body field (default `order_no`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub field: Option<Spanned<String>>,
-    /// breaker_opens: when no request can reach the injector (refuse),
-    /// failures faster than this mean "open".
-    #[serde(default)]
-    #[schemars(with = "Option<Dur>")]
-    pub fast_fail_below: Option<Spanned<Dur>>,
+}
+
+/// What an amplification ratio divides downstream attempts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AmplificationPer {
+    /// Each distinct call the downstream saw (by its business id where it
+    /// carries one): a retry storm shows even when the breaker rejects most
+    /// requests.
+    Call,
+    /// Each upstream request of the journeys reaching the downstream.
+    Request,
 }

@@ -21,7 +21,7 @@ use reference_stack::{ClientSettings, Defects, Downstream, ServiceKind, Signatur
 
 pub use duration::Dur;
 pub use error::{ScenarioError, ScenarioErrors};
-pub use file::{CheckKind, ContainerAction, Model, Percentile, StackKind};
+pub use file::{AmplificationPer, CheckKind, ContainerAction, Model, Percentile, StackKind};
 
 use crate::platform::JourneyKind;
 
@@ -102,8 +102,8 @@ pub struct InjectorPlan {
 pub struct SutPlan {
     /// Default success statuses.
     pub success_statuses: Vec<u16>,
-    /// Scrape metrics for breaker states.
-    pub metrics: bool,
+    /// Whether the breaker gauge is read.
+    pub gauge: GaugeUse,
     /// Metrics path.
     pub metrics_path: String,
     /// Readiness path.
@@ -116,6 +116,37 @@ pub struct SutPlan {
     pub state_values: [f64; 3],
     /// Sampling interval.
     pub sample_every: Duration,
+    /// Gauge label values mapped to the downstream they name.
+    pub downstream_names: BTreeMap<String, Downstream>,
+    /// What the scenario states about the SUT's breakers.
+    pub breakers: BTreeMap<Downstream, SutBreaker>,
+}
+
+/// Whether the SUT's breaker gauge is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GaugeUse {
+    /// Never.
+    Off,
+    /// When the SUT exposes it (the default).
+    IfPresent,
+    /// Always: a downstream without a matching sample is inconclusive.
+    Required,
+}
+
+impl GaugeUse {
+    /// Whether the SUT's metrics are scraped at all.
+    pub fn scraped(self) -> bool {
+        self != Self::Off
+    }
+}
+
+/// What the scenario states about the SUT's breaker for one downstream.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SutBreaker {
+    /// Calls let through while half-open.
+    pub half_open_calls: Option<u32>,
+    /// Refuse outages: answers faster than this were rejected.
+    pub fast_below: Option<Duration>,
 }
 
 /// Merchant credentials.
@@ -223,10 +254,6 @@ pub enum Check {
         downstream: Downstream,
         /// Deadline from the fault's start.
         within: Duration,
-        /// Silence meaning "open" (None: derived from traffic).
-        silence: Option<Duration>,
-        /// For refused connections: failures faster than this mean "open".
-        fast_fail_below: Option<Duration>,
     },
     /// While open, at most `max_probes` calls per probe, every `period`.
     HalfOpenProbes {
@@ -238,8 +265,6 @@ pub enum Check {
         period: Duration,
         /// Slack on the period.
         tolerance: Duration,
-        /// Silence meaning "open".
-        silence: Option<Duration>,
     },
     /// Back to baseline within `within` after each fault clears.
     RecoversWithin {
@@ -288,8 +313,10 @@ pub enum Check {
         journey: Option<String>,
         /// The phase.
         phase: String,
-        /// Most attempts per upstream request.
+        /// Most attempts per call or request.
         max_ratio: f64,
+        /// What the ratio divides attempts by.
+        per: AmplificationPer,
     },
     /// No duplicate side effects.
     NoDuplicates {

@@ -15,11 +15,11 @@ use toml::Spanned;
 use super::error::{Locator, ScenarioError, ScenarioErrors};
 use super::file::{
     CheckFile, CheckKind, ClientFile, ContainerAction, JourneyFile, LoadFile, MerchantFile, Model,
-    RampStepFile, ScenarioFile, StackFile, StackKind, StateValuesFile, SutFile,
+    RampStepFile, ScenarioFile, StackFile, StackKind, StateValuesFile, SutBreakerFile, SutFile,
 };
 use super::{
-    Check, CheckPlan, FaultWindow, InjectorPlan, Journey, LatencyBound, LoadPlan, Merchant, Phase,
-    Scenario, StackPlan, SutPlan,
+    AmplificationPer, Check, CheckPlan, FaultWindow, GaugeUse, InjectorPlan, Journey, LatencyBound,
+    LoadPlan, Merchant, Phase, Scenario, StackPlan, SutBreaker, SutPlan,
 };
 use crate::platform::{JourneyKind, downstream_named, injector_name, injector_names};
 
@@ -136,7 +136,7 @@ impl Validator<'_> {
                 .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned())
         });
         let stack = self.stack(file.stack, stack_override);
-        let sut = self.sut(file.sut);
+        let sut = self.sut(file.sut, &stack);
         let merchant = self.merchant(file.merchant);
         let load = self.load(file.load, duration, &sut, &stack);
         let faults = self.faults(file.faults, duration, &stack);
@@ -510,7 +510,7 @@ impl Validator<'_> {
         list.clone()
     }
 
-    fn sut(&mut self, file: SutFile) -> SutPlan {
+    fn sut(&mut self, file: SutFile, stack: &StackPlan) -> SutPlan {
         let success_statuses = match &file.success_statuses {
             Some(s) => self.statuses(s),
             None => vec![200, 201],
@@ -527,9 +527,28 @@ impl Validator<'_> {
             Some(v) => self.state_values(v),
             None => [0.0, 1.0, 2.0],
         };
+        let mut downstream_names = BTreeMap::new();
+        for (label, injector) in &file.downstream_names {
+            if let Some(d) = self.injector(injector, stack) {
+                downstream_names.insert(label.clone(), d);
+            }
+        }
+        let mut breakers = BTreeMap::new();
+        for (name, b) in &file.breakers {
+            let Some(d) = self.injector(&Spanned::new(b.span(), name.clone()), stack) else {
+                continue;
+            };
+            breakers.insert(d, self.sut_breaker(b.get_ref()));
+        }
         SutPlan {
             success_statuses,
-            metrics: file.metrics.unwrap_or(true),
+            gauge: match file.metrics {
+                None => GaugeUse::IfPresent,
+                Some(true) => GaugeUse::Required,
+                Some(false) => GaugeUse::Off,
+            },
+            downstream_names,
+            breakers,
             metrics_path: file.metrics_path.unwrap_or_else(|| "/metrics".into()),
             ready_path: file.ready_path.unwrap_or_else(|| "/health/ready".into()),
             breaker_metric: file
@@ -538,6 +557,22 @@ impl Validator<'_> {
             downstream_label: file.downstream_label.unwrap_or_else(|| "downstream".into()),
             state_values,
             sample_every,
+        }
+    }
+
+    fn sut_breaker(&mut self, b: &SutBreakerFile) -> SutBreaker {
+        SutBreaker {
+            half_open_calls: b.half_open_calls.as_ref().map(|n| {
+                self.at_least_one(
+                    n,
+                    "half_open_calls",
+                    "a half-open breaker lets a call through",
+                )
+            }),
+            fast_below: b
+                .fast_below
+                .as_ref()
+                .map(|d| self.nonzero(d, "fast_below", Duration::from_millis(1))),
         }
     }
 
@@ -1083,8 +1118,6 @@ impl Validator<'_> {
         Some(Check::BreakerOpens {
             downstream,
             within: dur(&c.within).unwrap_or(DEFAULT_OPEN_WITHIN),
-            silence: dur(&c.silence),
-            fast_fail_below: dur(&c.fast_fail_below),
         })
     }
 
@@ -1107,21 +1140,11 @@ impl Validator<'_> {
             None if cx.stack.kind.runs_reference_stack() => settings.max_requests,
             None => 3,
         };
-        // Seen from outside, a failed probe "reopens" when its calls stop
-        // arriving, which is up to one retry loop before the breaker really
-        // reopens: the default slack covers that loop (embedded: known).
-        let retry_loop = if cx.stack.kind.runs_reference_stack() {
-            let n = settings.max_attempts.saturating_sub(1);
-            settings.retry_delay * (n * (n + 1) / 2)
-        } else {
-            Duration::ZERO
-        };
         Some(Check::HalfOpenProbes {
             downstream,
             max_probes,
             period,
-            tolerance: dur(&c.tolerance).unwrap_or(period / 5 + retry_loop),
-            silence: dur(&c.silence),
+            tolerance: dur(&c.tolerance).unwrap_or(period / 5),
         })
     }
 
@@ -1205,7 +1228,7 @@ impl Validator<'_> {
                 return None;
             }
             None => {
-                self.err(c.kind.span(), "an amplification check needs `max_ratio` (downstream attempts per upstream request, e.g. max_ratio = 4)");
+                self.err(c.kind.span(), "an amplification check needs `max_ratio` (downstream attempts per call, e.g. max_ratio = 4)");
                 return None;
             }
         };
@@ -1214,6 +1237,10 @@ impl Validator<'_> {
             journey,
             phase: self.check_phase(c, cx)?,
             max_ratio,
+            per: c
+                .per
+                .as_ref()
+                .map_or(AmplificationPer::Call, |p| *p.get_ref()),
         })
     }
 
@@ -1403,11 +1430,9 @@ impl Validator<'_> {
     fn durations_positive(&mut self, c: &CheckFile) -> bool {
         let durations = [
             ("within", &c.within),
-            ("silence", &c.silence),
             ("period", &c.period),
             ("window", &c.window),
             ("max", &c.max),
-            ("fast_fail_below", &c.fast_fail_below),
         ];
         let mut ok = true;
         for (field, d) in durations {
@@ -1426,7 +1451,7 @@ impl Validator<'_> {
     /// do.
     fn fields_apply(&mut self, c: &CheckFile, kind: CheckKind) -> bool {
         use CheckKind::*;
-        let present: [FieldUse; 18] = [
+        let present: [FieldUse; 17] = [
             (
                 "downstream",
                 c.downstream.as_ref().map(Spanned::span),
@@ -1452,11 +1477,6 @@ impl Validator<'_> {
                 "within",
                 c.within.as_ref().map(Spanned::span),
                 &[BreakerOpens, RecoversWithin],
-            ),
-            (
-                "silence",
-                c.silence.as_ref().map(Spanned::span),
-                &[BreakerOpens, HalfOpenProbes],
             ),
             (
                 "max_probes",
@@ -1514,11 +1534,7 @@ impl Validator<'_> {
                 c.field.as_ref().map(Spanned::span),
                 &[NoDuplicates],
             ),
-            (
-                "fast_fail_below",
-                c.fast_fail_below.as_ref().map(Spanned::span),
-                &[BreakerOpens],
-            ),
+            ("per", c.per.as_ref().map(Spanned::span), &[Amplification]),
         ];
         let applies: Vec<&str> = present
             .iter()

@@ -4,19 +4,21 @@
 //! never passes silently.
 
 mod checks;
+mod gauge;
 pub mod infer;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reference_stack::Downstream;
 use serde::{Deserialize, Serialize};
 
-use crate::load::recorder::{PhaseRecord, SeriesRecord, WindowStats};
-use crate::observe::sut::BreakerState;
+use crate::load::recorder::{PhaseRecord, SeriesRecord};
 use crate::observe::{InjectorObservation, Observations};
 use crate::platform::injector_name;
 use crate::scenario::{Check, FaultWindow, Scenario};
-use infer::{Episodes, Upstream};
+pub(crate) use gauge::Gauge;
+use infer::{Attempt, Episodes, Inference, Input, Request, Stated};
 
 /// One check's result.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -98,19 +100,28 @@ pub struct RecoveryReport {
     pub recovery_s: Option<f64>,
 }
 
-/// Attempts at a downstream per upstream request, in one phase.
+/// Attempts at a downstream per call and per upstream request, in one
+/// phase.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AmplificationRow {
     /// Injector name.
     pub downstream: String,
     /// Phase name.
     pub phase: String,
-    /// Requests that reached the injector in the phase.
+    /// Requests that reached the injector in the phase (by arrival time).
     pub attempts: u64,
     /// Requests of the journeys reaching it, sent in the phase.
     pub upstream_requests: u64,
     /// attempts ÷ upstream requests (None without upstream requests).
     pub ratio: Option<f64>,
+    /// Distinct calls the downstream saw in the phase (None when they
+    /// cannot be told).
+    #[serde(default)]
+    pub calls: Option<u64>,
+    /// attempts ÷ calls: what a retry storm shows in, even when a breaker
+    /// rejects most upstream requests.
+    #[serde(default)]
+    pub per_call: Option<f64>,
 }
 
 /// Everything the verdict decided.
@@ -135,7 +146,7 @@ impl Analysis {
 
 /// Evaluates every check and derives breaker and recovery histories.
 pub fn evaluate(scenario: &Scenario, obs: &Observations) -> Analysis {
-    let ctx = Context { scenario, obs };
+    let ctx = Context::new(scenario, obs);
     let checks = scenario
         .checks
         .iter()
@@ -153,6 +164,23 @@ pub fn evaluate(scenario: &Scenario, obs: &Observations) -> Analysis {
 pub(crate) struct Context<'a> {
     pub(crate) scenario: &'a Scenario,
     pub(crate) obs: &'a Observations,
+    /// Each faulted downstream's breaker, inferred once.
+    inferred: BTreeMap<Downstream, Result<Inference, String>>,
+}
+
+impl<'a> Context<'a> {
+    /// Reads the run, inferring every faulted downstream's breaker once.
+    pub(crate) fn new(scenario: &'a Scenario, obs: &'a Observations) -> Self {
+        let mut ctx = Self {
+            scenario,
+            obs,
+            inferred: BTreeMap::new(),
+        };
+        let faulted: std::collections::BTreeSet<Downstream> =
+            scenario.faults.iter().map(|f| f.injector).collect();
+        ctx.inferred = faulted.into_iter().map(|d| (d, ctx.infer(d))).collect();
+        ctx
+    }
 }
 
 /// A fault cycle's end: when the fault stopped hitting, and when it started
@@ -215,6 +243,13 @@ impl Context<'_> {
             .map(|e| e.t_s)
     }
 
+    /// Whether a journey's requests need `downstream` on their request path.
+    fn needs(&self, journey: &str, downstream: Downstream) -> bool {
+        self.scenario.journey(journey).is_some_and(|j| {
+            j.expects.contains(&downstream) || j.kind.downstreams().contains(&downstream)
+        })
+    }
+
     /// Series of the journeys whose requests reach `downstream` on their
     /// request path.
     pub(crate) fn reaching(&self, downstream: Downstream) -> Vec<&SeriesRecord> {
@@ -222,283 +257,151 @@ impl Context<'_> {
             .load
             .journeys
             .iter()
-            .filter(|j| {
-                j.expects.contains(&downstream) || j.kind.downstreams().contains(&downstream)
-            })
+            .filter(|j| self.needs(&j.name, downstream))
             .filter_map(|j| self.series(&j.name))
             .collect()
     }
 
-    pub(crate) fn upstream(&self, downstream: Downstream) -> Upstream<'_> {
-        Upstream {
-            window_s: self.window_s(),
-            windows: self
-                .reaching(downstream)
-                .into_iter()
-                .flat_map(|s| s.windows.iter())
-                .collect(),
-        }
-    }
-
-    /// Whether no request could reach the downstream's injector during its
-    /// fault (connections refused), so only fast failures can tell.
-    pub(crate) fn refused(&self, downstream: Downstream) -> bool {
-        self.scenario.faults.iter().any(|f| {
-            f.injector == downstream && matches!(f.fault.kind, fault_injectors::FaultKind::Refuse)
-        })
-    }
-
-    /// The shortest silence meaning "open": five buckets, or five calls'
-    /// spacing at the baseline rate, whichever is longer.
-    pub(crate) fn silence(&self, downstream: Downstream) -> f64 {
-        let Some(injector) = self.obs.injectors.get(&downstream) else {
-            return 1.0;
+    /// The on-spells of fault window `i`: from its set to its clear (or the
+    /// end), or each on-period of its flapping schedule.
+    fn spells(&self, i: usize) -> Vec<(f64, f64)> {
+        let event = |action: &str| {
+            self.obs
+                .faults
+                .iter()
+                .find(|e| e.window == i && e.action == action)
+                .map(|e| e.t_s)
         };
-        let baseline = self
-            .scenario
-            .phases
-            .first()
-            .map_or((0.0, self.run_end()), |p| {
-                (p.from.as_secs_f64(), p.until.as_secs_f64())
-            });
-        let calls = injector.arrivals(baseline.0, baseline.1) as f64;
-        let rate = calls / (baseline.1 - baseline.0).max(1e-9);
-        let spacing = if rate > 0.0 { 5.0 / rate } else { 0.0 };
-        (5.0 * injector.width_s).max(spacing)
-    }
-
-    /// Below this, an upstream request was answered without waiting for a
-    /// retry: one retry delay of the downstream's client (embedded), else
-    /// 100 ms.
-    pub(crate) fn fast_below(&self, downstream: Downstream, given: Option<Duration>) -> f64 {
-        given
-            .map(|d| d.as_secs_f64())
-            .or_else(|| {
-                self.scenario.stack.kind.runs_reference_stack().then(|| {
-                    self.scenario
-                        .stack
-                        .client_settings(downstream)
-                        .retry_delay
-                        .as_secs_f64()
-                })
-            })
-            .unwrap_or(0.1)
-    }
-
-    /// The downstream's client retry loop: attempts per call and the sum of
-    /// its sleeps (embedded: its settings; external: the platform's).
-    fn retry_loop(&self, downstream: Downstream) -> (u64, f64) {
-        let settings = if self.scenario.stack.kind.runs_reference_stack() {
-            self.scenario.stack.client_settings(downstream)
-        } else {
-            reference_stack::ClientSettings::platform()
+        let Some(set) = event("set") else {
+            return Vec::new();
         };
-        let n = u64::from(settings.max_attempts.max(1));
-        let sleeps = settings.retry_delay.as_secs_f64() * ((n - 1) * n / 2) as f64;
-        (n, sleeps)
-    }
-
-    /// The downstream's breaker episodes inferred from outside, and how:
-    /// from arrivals when they carry ids (new calls can be told from
-    /// retries), else from how fast the journeys reaching it are answered.
-    /// None when neither can tell (no fault, or nothing on the request path).
-    pub(crate) fn inferred(
-        &self,
-        downstream: Downstream,
-        silence: Option<Duration>,
-        fast_fail_below: Option<Duration>,
-    ) -> Option<(Episodes, &'static str)> {
-        let from = self.fault_start(downstream)?;
-        let until = self.run_end();
-        let with_ids = self
-            .obs
-            .injectors
-            .get(&downstream)
-            .is_some_and(InjectorObservation::has_ids);
-        if !self.refused(downstream) && fast_fail_below.is_none() && with_ids {
-            return self
-                .arrival_episodes(downstream, silence)
-                .map(|e| (e, "arrivals"));
-        }
-        let windows: Vec<&WindowStats> = self
-            .reaching(downstream)
-            .into_iter()
-            .flat_map(|s| s.windows.iter())
-            .collect();
-        if windows.is_empty() {
-            return None;
-        }
-        let fast = self.fast_below(downstream, fast_fail_below);
-        let width = self.window_s();
-        let failing = |t: f64| self.failing_throughout(downstream, t, t + width);
-        Some((
-            infer::from_fast_answers(&windows, (from, until), fast, &failing),
-            "fast_answers",
-        ))
-    }
-
-    /// Episodes read from arrivals at the downstream's injector (what probes
-    /// are counted from). Without ids, the silence spans a retry loop and a
-    /// failed probe's calls are estimated from its arrivals.
-    pub(crate) fn arrival_episodes(
-        &self,
-        downstream: Downstream,
-        silence: Option<Duration>,
-    ) -> Option<Episodes> {
-        let from = self.fault_start(downstream)?;
-        let injector = self.obs.injectors.get(&downstream)?;
-        let with_ids = injector.has_ids();
-        let (attempts, sleeps) = self.retry_loop(downstream);
-        let silence = silence.map_or_else(
-            || {
-                let base = self.silence(downstream);
-                if with_ids {
-                    base
-                } else {
-                    base.max(sleeps + 2.0 * injector.width_s)
+        let until = event("clear").unwrap_or(self.run_end());
+        match self.scenario.faults[i].fault.flapping {
+            Some(f) if f.period > Duration::ZERO => {
+                let period = f.period.as_secs_f64();
+                let mut spells = Vec::new();
+                let mut start = set;
+                while start < until {
+                    spells.push((start, (start + f.duty * period).min(until)));
+                    start += period;
                 }
-            },
-            |d| d.as_secs_f64(),
-        );
-        let params = infer::ArrivalParams {
-            silence,
-            max_probes: self.max_probes(downstream),
-            attempts_per_call: if with_ids { 1 } else { attempts },
-        };
-        let can_close = |t: f64| !self.hard_failing(downstream, t);
-        Some(infer::from_arrivals(
-            injector,
-            &self.upstream(downstream),
-            (from, self.run_end()),
-            &params,
-            &can_close,
-        ))
-    }
-
-    /// Whether every call to `downstream` failed at `t`: a fault that is not
-    /// a mere delay, hitting every request, was on. A breaker cannot close
-    /// then (it needs consecutive successes).
-    pub(crate) fn hard_failing(&self, downstream: Downstream, t: f64) -> bool {
-        self.scenario.faults.iter().enumerate().any(|(i, w)| {
-            if w.injector != downstream
-                || w.fault.rate < 1.0
-                || matches!(w.fault.kind, fault_injectors::FaultKind::Latency(_))
-            {
-                return false;
+                spells
             }
-            let set = self
-                .obs
-                .faults
-                .iter()
-                .find(|e| e.window == i && e.action == "set")
-                .map(|e| e.t_s);
-            let cleared = self
-                .obs
-                .faults
-                .iter()
-                .find(|e| e.window == i && e.action == "clear")
-                .map(|e| e.t_s);
-            let Some(set) = set else { return false };
-            let on_now = t >= set && cleared.is_none_or(|c| t < c);
-            on_now
-                && w.fault
-                    .flapping
-                    .is_none_or(|f| f.is_on(Duration::from_secs_f64((t - set).max(0.0))))
-        })
+            _ => vec![(set, until)],
+        }
     }
 
-    /// Whether every call to `downstream` failed from `from` to `to`: true
-    /// at both ends. A fault flapping off a few ms into a window leaves the
-    /// window's later requests unfaulted, so its fast answers are recovery.
-    pub(crate) fn failing_throughout(&self, downstream: Downstream, from: f64, to: f64) -> bool {
-        self.hard_failing(downstream, from) && self.hard_failing(downstream, to)
-    }
-
-    /// Calls a half-open breaker lets through.
-    pub(crate) fn max_probes(&self, downstream: Downstream) -> u64 {
+    /// Spells during which `downstream` refused connections.
+    pub(crate) fn refusing(&self, downstream: Downstream) -> Vec<(f64, f64)> {
         self.scenario
-            .checks
+            .faults
             .iter()
-            .find_map(|c| match &c.check {
-                Check::HalfOpenProbes {
-                    downstream: d,
-                    max_probes,
-                    ..
-                } if *d == downstream => Some(u64::from(*max_probes)),
-                _ => None,
+            .enumerate()
+            .filter(|(_, f)| {
+                f.injector == downstream
+                    && matches!(f.fault.kind, fault_injectors::FaultKind::Refuse)
             })
-            .unwrap_or_else(|| {
-                if self.scenario.stack.kind.runs_reference_stack() {
-                    u64::from(self.scenario.stack.client_settings(downstream).max_requests)
-                } else {
-                    3
-                }
-            })
+            .flat_map(|(i, _)| self.spells(i))
+            .collect()
     }
 
-    /// The downstream's breaker as the SUT's gauge reported it, or None
-    /// without readings. Several services may have a breaker for it; the one
-    /// of a service a journey reaching it enters by is taken.
-    pub(crate) fn gauge(&self, downstream: Downstream) -> Option<Episodes> {
-        let on_path: Vec<&str> = self
-            .scenario
-            .load
-            .journeys
-            .iter()
-            .filter(|j| {
-                j.kind.downstreams().contains(&downstream)
-                    || j.expects.contains(&downstream)
-                    || j.kind.async_downstreams(j.webhook).contains(&downstream)
-            })
-            .map(|j| j.kind.entry().name())
-            .collect();
-        let readings = |service: &str| {
-            let mut r: Vec<_> = self
-                .obs
-                .sut
-                .breakers
-                .iter()
-                .filter(|s| s.downstream == downstream && s.service == service)
-                .collect();
-            r.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-            r
-        };
-        let mut services: Vec<&str> = self
+    /// The downstream's breaker inferred from outside (once per run, for
+    /// every faulted downstream), or why it cannot be.
+    pub(crate) fn inferred(&self, downstream: Downstream) -> Result<&Inference, String> {
+        match self.inferred.get(&downstream) {
+            Some(Ok(i)) => Ok(i),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err(format!(
+                "no fault was applied to {}",
+                injector_name(downstream)
+            )),
+        }
+    }
+
+    fn infer(&self, downstream: Downstream) -> Result<Inference, String> {
+        let target = injector_name(downstream);
+        let fault_start = self
+            .fault_start(downstream)
+            .ok_or_else(|| format!("no fault was applied to {target}"))?;
+        if let Some(why) = self.obs.evidence.unreadable.first() {
+            return Err(format!("the run's records could not be read: {why}"));
+        }
+        if let Some(lost) = self
             .obs
+            .evidence
+            .dropped
+            .get(&downstream)
+            .filter(|n| **n > 0)
+        {
+            return Err(format!(
+                "{target} lost {lost} arrival records before they were read"
+            ));
+        }
+        let requests: Vec<Request> = self
+            .obs
+            .evidence
+            .requests
+            .iter()
+            .filter(|r| {
+                self.obs
+                    .load
+                    .series
+                    .get(usize::from(r.series))
+                    .is_some_and(|s| s.name == s.journey && self.needs(&s.journey, downstream))
+            })
+            .map(|r| Request {
+                sent: r.sent_us as f64 / 1e6,
+                done: r.done_us as f64 / 1e6,
+                answered: r.answered(),
+                ok: r.outcome.is_ok(),
+                ids: [r.id, r.answer_id],
+            })
+            .collect();
+        if !requests.iter().any(|r| r.sent >= fault_start) {
+            return Err(format!(
+                "no journey reaching {target} sent requests after its fault"
+            ));
+        }
+        let attempts: Vec<Attempt> = self
+            .obs
+            .evidence
+            .arrivals
+            .get(&downstream)
+            .map(|a| {
+                a.iter()
+                    .map(|a| Attempt {
+                        at: a.at_s(),
+                        end: a.end_s(),
+                        id: a.id,
+                        failed: a.failed(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let stated = self
+            .scenario
             .sut
             .breakers
-            .iter()
-            .filter(|s| s.downstream == downstream)
-            .map(|s| s.service.as_str())
-            .collect();
-        services.sort();
-        services.dedup();
-        let service = services
-            .iter()
+            .get(&downstream)
             .copied()
-            .find(|s| on_path.contains(s))
-            .or_else(|| services.first().copied())?;
-        let mut episodes = Episodes::default();
-        let mut state = BreakerState::Closed;
-        for s in readings(service) {
-            if s.state == state {
-                continue;
-            }
-            match s.state {
-                BreakerState::Open => episodes.opened_at_s.push(s.t_s),
-                BreakerState::HalfOpen => {
-                    // Closed, then half-open: an open spell shorter than the
-                    // sampling step was missed; it began by this reading.
-                    if state == BreakerState::Closed {
-                        episodes.opened_at_s.push(s.t_s);
-                    }
-                    episodes.half_open_at_s.push(s.t_s);
-                }
-                BreakerState::Closed => episodes.closed_at_s.push(s.t_s),
-            }
-            state = s.state;
-        }
-        Some(episodes)
+            .unwrap_or_default();
+        let refusing = self.refusing(downstream);
+        infer::infer(&Input {
+            requests: &requests,
+            attempts: &attempts,
+            fault_start,
+            end: self.run_end(),
+            refusing: &refusing,
+            stated: Stated {
+                half_open_calls: stated.half_open_calls,
+                fast_below: stated.fast_below.map(|d| d.as_secs_f64()),
+            },
+        })
+    }
+
+    /// The downstream's breaker as the SUT's gauge reported it.
+    pub(crate) fn gauge(&self, downstream: Downstream) -> Gauge {
+        gauge::read(self, downstream)
     }
 
     /// Fault cycles of `downstream` (or of every injector): each clear, and
@@ -541,37 +444,25 @@ impl Context<'_> {
     }
 
     fn breaker_reports(&self) -> Vec<BreakerReport> {
-        let mut downstreams: Vec<Downstream> =
-            self.scenario.faults.iter().map(|f| f.injector).collect();
-        downstreams.sort();
-        downstreams.dedup();
         let mut out = Vec::new();
-        for d in downstreams {
-            let (silence, fast) = self
-                .scenario
-                .checks
-                .iter()
-                .find_map(|c| match &c.check {
-                    Check::BreakerOpens {
-                        downstream,
-                        silence,
-                        fast_fail_below,
-                        ..
-                    } if *downstream == d => Some((*silence, *fast_fail_below)),
-                    _ => None,
-                })
-                .unwrap_or((None, None));
-            if let Some((episodes, method)) = self.inferred(d, silence, fast) {
+        for (d, inferred) in &self.inferred {
+            if let Ok(i) = inferred {
                 out.push(BreakerReport {
-                    downstream: injector_name(d).into(),
+                    downstream: injector_name(*d).into(),
                     source: "inferred".into(),
-                    method: method.into(),
-                    episodes,
+                    method: match (i.method, i.fast_below) {
+                        (infer::Method::Ids, None) => "ids",
+                        (infer::Method::Ids, Some(_)) => "ids+latency",
+                        (infer::Method::Timing, None) => "timing",
+                        (infer::Method::Timing, Some(_)) => "timing+latency",
+                    }
+                    .into(),
+                    episodes: i.episodes.clone(),
                 });
             }
-            if let Some(episodes) = self.gauge(d) {
+            if let Gauge::Read { episodes, .. } = self.gauge(*d) {
                 out.push(BreakerReport {
-                    downstream: injector_name(d).into(),
+                    downstream: injector_name(*d).into(),
                     source: "metrics".into(),
                     method: "gauge".into(),
                     episodes,
@@ -581,8 +472,41 @@ impl Context<'_> {
         out
     }
 
-    /// Attempts per upstream request for every downstream some journey
-    /// reaches, in every phase.
+    /// Calls the downstream saw in `[from, until)`: distinct ids where its
+    /// arrivals carry them, else the upstream requests minus those the
+    /// inference found short-circuited (None when neither can tell).
+    pub(crate) fn calls(
+        &self,
+        downstream: Downstream,
+        injector: &InjectorObservation,
+        (from, until): (f64, f64),
+        upstream: u64,
+    ) -> Option<(u64, &'static str)> {
+        if injector.has_ids() {
+            return Some((injector.fresh(from, until), "distinct ids"));
+        }
+        match self.inferred(downstream) {
+            Ok(i) => {
+                let short = i
+                    .short_at
+                    .iter()
+                    .filter(|t| **t >= from && **t < until)
+                    .count() as u64;
+                Some((
+                    upstream.saturating_sub(short),
+                    "requests not short-circuited",
+                ))
+            }
+            Err(_) if self.fault_start(downstream).is_none() => Some((
+                upstream,
+                "upstream requests (no fault, no breaker activity)",
+            )),
+            Err(_) => None,
+        }
+    }
+
+    /// Attempts per call and per upstream request for every downstream
+    /// some journey reaches, in every phase.
     fn amplification(&self) -> Vec<AmplificationRow> {
         let mut rows = Vec::new();
         for (downstream, injector) in &self.obs.injectors {
@@ -591,20 +515,25 @@ impl Context<'_> {
                 continue;
             }
             for phase in &self.scenario.phases {
-                let attempts =
-                    injector.arrivals(phase.from.as_secs_f64(), phase.until.as_secs_f64());
+                let span = (phase.from.as_secs_f64(), phase.until.as_secs_f64());
+                let attempts = injector.arrivals(span.0, span.1);
                 let upstream: u64 = series
                     .iter()
                     .filter_map(|s| s.phases.get(&phase.name))
                     .map(|r| r.requests)
                     .sum();
+                let calls = self.calls(*downstream, injector, span, upstream);
                 rows.push(AmplificationRow {
                     downstream: injector.name.clone(),
                     phase: phase.name.clone(),
                     attempts,
                     upstream_requests: upstream,
                     ratio: (upstream > 0).then(|| attempts as f64 / upstream as f64),
-                });
+                    calls: calls.map(|(n, _)| n),
+                    per_call: calls
+                        .filter(|(n, _)| *n > 0)
+                        .map(|(n, _)| attempts as f64 / n as f64),
+                })
             }
         }
         rows
@@ -731,6 +660,7 @@ mod tests {
                 window: Duration::from_secs(1),
                 series: Vec::new(),
             },
+            evidence: Default::default(),
             injectors: BTreeMap::new(),
             sut: Default::default(),
             faults: vec![event(30.0 + lag, "set"), event(110.0 + lag, "clear")],
@@ -741,23 +671,19 @@ mod tests {
     }
 
     #[test]
-    fn a_window_the_fault_flaps_off_in_is_not_failing_throughout() {
+    fn a_flapping_fault_is_on_in_spells_until_its_clear() {
         let (scenario, obs) = flapping(0.002);
-        let ctx = Context {
-            scenario: &scenario,
-            obs: &obs,
-        };
-        let d = Downstream::Accounting;
-        // On for 10 s from 30.002 s: the window starting at 40 s still sees
-        // the fault at its start, but not for its remaining 998 ms.
-        assert!(ctx.hard_failing(d, 40.0));
-        assert!(!ctx.failing_throughout(d, 40.0, 41.0));
-        assert!(ctx.failing_throughout(d, 39.0, 40.0));
-        // Off spell, then on again from 50.002 s.
-        assert!(!ctx.failing_throughout(d, 45.0, 46.0));
-        assert!(ctx.failing_throughout(d, 51.0, 52.0));
-        // An on spell by the schedule, but the window was cleared at 110.002 s.
-        assert!(!ctx.failing_throughout(d, 111.0, 112.0));
+        let ctx = Context::new(&scenario, &obs);
+        // On 10 s of every 20 s from 30.002 s; cleared at 110.002 s.
+        let spells = ctx.spells(0);
+        assert_eq!(spells.len(), 4, "{spells:?}");
+        for (k, (from, until)) in spells.iter().enumerate() {
+            assert!(
+                (from - (30.002 + 20.0 * k as f64)).abs() < 1e-9,
+                "{spells:?}"
+            );
+            assert!((until - from - 10.0).abs() < 1e-9, "{spells:?}");
+        }
     }
 
     #[test]
@@ -798,7 +724,7 @@ mod tests {
 
     #[test]
     fn a_gauge_that_jumps_from_closed_to_half_open_opened_by_then() {
-        use crate::observe::sut::BreakerSample;
+        use crate::observe::sut::{BreakerSample, BreakerState};
         let (scenario, mut obs) = flapping(0.0);
         let d = scenario.faults[0].injector;
         let service = crate::platform::JourneyKind::Settlement
@@ -817,11 +743,13 @@ mod tests {
             sample(1.5, BreakerState::Open),
             sample(1.75, BreakerState::Closed),
         ];
-        let ctx = Context {
-            scenario: &scenario,
-            obs: &obs,
+        let ctx = Context::new(&scenario, &obs);
+        let Gauge::Read {
+            episodes: gauge, ..
+        } = ctx.gauge(d)
+        else {
+            panic!("readings");
         };
-        let gauge = ctx.gauge(d).expect("readings");
         assert_eq!(gauge.opened_at_s, [1.25, 1.5]);
         assert_eq!(gauge.half_open_at_s, [1.25]);
         assert_eq!(gauge.closed_at_s, [1.75]);

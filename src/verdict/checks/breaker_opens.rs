@@ -1,6 +1,7 @@
 //! `breaker_opens`: the downstream's breaker opens within `within` of its
 //! fault starting — inferred from outside, cross-checked with the SUT's
-//! breaker gauge when it has one.
+//! breaker gauge when it has one (decided by the gauge alone when the
+//! black-box inference cannot tell).
 
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use reference_stack::Downstream;
 
 use super::secs;
 use crate::platform::injector_name;
-use crate::verdict::{CheckResult, Context};
+use crate::verdict::infer::Inference;
+use crate::verdict::{CheckResult, Context, Gauge};
 
 const KIND: &str = "breaker_opens";
 
@@ -17,101 +19,122 @@ pub(super) fn evaluate(
     name: &str,
     downstream: Downstream,
     within: Duration,
-    silence: Option<Duration>,
-    fast_fail_below: Option<Duration>,
 ) -> CheckResult {
     let target = injector_name(downstream);
     let expected = format!(
         "{target}'s breaker opens within {} of its fault",
         secs(within.as_secs_f64())
     );
+    let inconclusive = |why: String| CheckResult::inconclusive(name, KIND, expected.clone(), why);
     let Some(fault_at) = ctx.fault_start(downstream) else {
-        return CheckResult::inconclusive(
-            name,
-            KIND,
-            expected,
-            format!("no fault was applied to {target}"),
-        );
+        return inconclusive(format!("no fault was applied to {target}"));
     };
-    let upstream_requests = ctx.upstream(downstream).requests(fault_at, ctx.run_end());
-    if upstream_requests == 0 {
-        return CheckResult::inconclusive(
-            name,
-            KIND,
-            expected,
-            format!("no journey reaching {target} sent requests after the fault"),
-        );
+    let gauge = ctx.gauge(downstream);
+    if let Gauge::Unmatched(why) = &gauge {
+        return inconclusive(why.clone());
     }
-    let Some((episodes, method)) = ctx.inferred(downstream, silence, fast_fail_below) else {
-        return CheckResult::inconclusive(
-            name,
-            KIND,
-            expected,
-            format!("no observations of {target}"),
-        );
-    };
     let mut evidence = vec![format!("fault set on {target} at {}", secs(fault_at))];
-    let inferred = episodes.opened_at_s.first().copied();
-    match (inferred, method) {
-        (Some(t), "arrivals") => evidence.push(format!(
-            "inferred from arrivals: the last new call reached {target} at {}, then silence while the upstream sent {} requests",
-            secs(t),
-            ctx.upstream(downstream).requests(t, t + ctx.silence(downstream))
-        )),
-        (Some(t), _) => evidence.push(format!(
-            "inferred from the journeys' latency: from {} on requests were answered without waiting for {target}'s retries",
-            secs(t)
-        )),
-        (None, _) => evidence.push(format!("inferred ({method}): calls to {target} never stopped while the upstream sent {upstream_requests} requests")),
-    }
-    let metrics = ctx.gauge(downstream);
-    let gauge_open = metrics
-        .as_ref()
-        .and_then(|m| m.opened_at_s.iter().copied().find(|t| *t >= fault_at));
-    let tolerance = ctx.scenario.sut.sample_every.as_secs_f64() * 2.0 + ctx.window_s().max(0.5);
-    let mut agree = true;
-    if let Some(m) = &metrics {
-        match (inferred, gauge_open) {
-            (Some(a), Some(b)) => {
-                evidence.push(format!(
-                    "SUT gauge: open at {} (inferred − gauge = {:+.3}s)",
-                    secs(b),
-                    a - b
-                ));
-                agree = (a - b).abs() <= tolerance;
-            }
-            (None, Some(b)) => {
-                evidence.push(format!(
-                    "SUT gauge: open at {} but no silence was inferred",
-                    secs(b)
-                ));
-                agree = false;
-            }
-            (Some(_), None) => {
-                evidence.push(format!(
-                    "SUT gauge never showed open ({} readings)",
-                    m.opened_at_s.len() + m.closed_at_s.len() + m.half_open_at_s.len()
-                ));
-                agree = false;
-            }
-            (None, None) => evidence.push("SUT gauge never showed open either".into()),
+    let inferred = match ctx.inferred(downstream) {
+        Ok(i) => {
+            evidence.extend(describe(i, target));
+            i.episodes.opened_at_s.first().copied()
         }
+        Err(why) => {
+            let Gauge::Read {
+                episodes, readings, ..
+            } = &gauge
+            else {
+                return inconclusive(why);
+            };
+            evidence.push(format!("black-box inference cannot tell: {why}"));
+            evidence.push(format!(
+                "decided by the SUT's gauge alone ({readings} readings)"
+            ));
+            let opened = episodes
+                .opened_at_s
+                .iter()
+                .copied()
+                .find(|t| *t >= fault_at);
+            return decide(name, expected, fault_at, within, opened, evidence);
+        }
+    };
+    match &gauge {
+        Gauge::Read {
+            episodes,
+            service,
+            readings,
+        } => {
+            let tolerance = ctx.scenario.sut.sample_every.as_secs_f64() * 2.0 + 0.25;
+            let gauge_open = episodes
+                .opened_at_s
+                .iter()
+                .copied()
+                .find(|t| *t >= fault_at);
+            let agree = match (inferred, gauge_open) {
+                (Some(a), Some(b)) => {
+                    evidence.push(format!(
+                        "{service}'s gauge: open at {} (inferred − gauge = {:+.3}s, {readings} readings)",
+                        secs(b),
+                        a - b
+                    ));
+                    (a - b).abs() <= tolerance
+                }
+                (None, Some(b)) => {
+                    evidence.push(format!(
+                        "{service}'s gauge: open at {} but no request was short-circuited",
+                        secs(b)
+                    ));
+                    false
+                }
+                (Some(_), None) => {
+                    evidence.push(format!(
+                        "{service}'s gauge never showed open ({readings} readings)"
+                    ));
+                    false
+                }
+                (None, None) => {
+                    evidence.push(format!(
+                        "{service}'s gauge never showed open either ({readings} readings)"
+                    ));
+                    true
+                }
+            };
+            if !agree {
+                return CheckResult::decided(
+                    name,
+                    KIND,
+                    false,
+                    expected,
+                    format!(
+                        "the inferred breaker and the SUT's gauge disagree by more than {}",
+                        secs(tolerance)
+                    ),
+                    evidence,
+                );
+            }
+        }
+        Gauge::Absent(why) => evidence.push(format!("no gauge: {why}; black-box only")),
+        Gauge::Off => evidence.push("gauge not read ([sut] metrics = false)".into()),
+        Gauge::Unmatched(_) => {}
     }
-    let (passed, observed) = match inferred {
-        Some(t) if t - fault_at <= within.as_secs_f64() && agree => (
+    decide(name, expected, fault_at, within, inferred, evidence)
+}
+
+fn decide(
+    name: &str,
+    expected: String,
+    fault_at: f64,
+    within: Duration,
+    opened: Option<f64>,
+    evidence: Vec<String>,
+) -> CheckResult {
+    let (passed, observed) = match opened {
+        Some(t) if t - fault_at <= within.as_secs_f64() => (
             true,
             format!(
                 "opened {} after the fault (at {})",
                 secs(t - fault_at),
                 secs(t)
-            ),
-        ),
-        Some(t) if !agree => (
-            false,
-            format!(
-                "inferred open at {} disagrees with the SUT's gauge by more than {}",
-                secs(t),
-                secs(tolerance)
             ),
         ),
         Some(t) => (
@@ -125,4 +148,32 @@ pub(super) fn evaluate(
         None => (false, "never opened".into()),
     };
     CheckResult::decided(name, KIND, passed, expected, observed, evidence)
+}
+
+/// The inference's evidence, for the report.
+pub(super) fn describe(i: &Inference, target: &str) -> Vec<String> {
+    let mut lines = vec![format!(
+        "inferred ({}): {} calls admitted at {target}, {} requests answered without reaching it (open needs {} in a row)",
+        match i.method {
+            crate::verdict::infer::Method::Ids => "requests matched to arrivals by id",
+            crate::verdict::infer::Method::Timing => "requests matched to arrivals by time",
+        },
+        i.admitted,
+        i.short_circuited,
+        i.min_run
+    )];
+    if let Some((t, stated)) = i.fast_below {
+        lines.push(format!(
+            "refused connections: answers under {} read as rejected ({})",
+            secs(t),
+            if stated {
+                "stated"
+            } else {
+                "read off a gap in the answer times"
+            }
+        ));
+    }
+    lines.extend(i.evidence.iter().cloned());
+    lines.extend(i.assumptions.iter().map(|a| format!("assumed: {a}")));
+    lines
 }

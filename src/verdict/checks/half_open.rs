@@ -18,7 +18,6 @@ pub(super) fn evaluate(
     max_probes: u32,
     period: Duration,
     tolerance: Duration,
-    silence: Option<Duration>,
 ) -> CheckResult {
     let target = injector_name(downstream);
     let (period, tolerance) = (period.as_secs_f64(), tolerance.as_secs_f64());
@@ -27,23 +26,9 @@ pub(super) fn evaluate(
         secs(period),
         secs(tolerance)
     );
-    if ctx.refused(downstream) {
-        return CheckResult::inconclusive(
-            name,
-            KIND,
-            expected,
-            format!(
-                "no request can reach {target} during its fault (refused), so probes cannot be counted"
-            ),
-        );
-    }
-    let Some(episodes) = ctx.arrival_episodes(downstream, silence) else {
-        return CheckResult::inconclusive(
-            name,
-            KIND,
-            expected,
-            format!("no fault was applied to {target}"),
-        );
+    let episodes = match ctx.inferred(downstream) {
+        Ok(i) => &i.episodes,
+        Err(why) => return CheckResult::inconclusive(name, KIND, expected, why),
     };
     if episodes.opened_at_s.is_empty() {
         return CheckResult::inconclusive(

@@ -17,27 +17,15 @@ use crate::scenario::Check;
 /// Evaluates one check.
 pub(crate) fn evaluate(ctx: &Context<'_>, name: &str, check: &Check) -> CheckResult {
     match check {
-        Check::BreakerOpens {
-            downstream,
-            within,
-            silence,
-            fast_fail_below,
-        } => breaker_opens::evaluate(ctx, name, *downstream, *within, *silence, *fast_fail_below),
+        Check::BreakerOpens { downstream, within } => {
+            breaker_opens::evaluate(ctx, name, *downstream, *within)
+        }
         Check::HalfOpenProbes {
             downstream,
             max_probes,
             period,
             tolerance,
-            silence,
-        } => half_open::evaluate(
-            ctx,
-            name,
-            *downstream,
-            *max_probes,
-            *period,
-            *tolerance,
-            *silence,
-        ),
+        } => half_open::evaluate(ctx, name, *downstream, *max_probes, *period, *tolerance),
         Check::RecoversWithin {
             journey,
             downstream,
@@ -79,13 +67,17 @@ pub(crate) fn evaluate(ctx: &Context<'_>, name: &str, check: &Check) -> CheckRes
             journey,
             phase,
             max_ratio,
+            per,
         } => amplification::evaluate(
             ctx,
             name,
-            *downstream,
-            journey.as_deref(),
-            phase,
-            *max_ratio,
+            &amplification::Bound {
+                downstream: *downstream,
+                journey: journey.as_deref(),
+                phase,
+                max_ratio: *max_ratio,
+                per: *per,
+            },
         ),
         Check::NoDuplicates { downstream, field } => {
             duplicates::evaluate(ctx, name, *downstream, field)

@@ -241,3 +241,21 @@ fn a_sut_wired_to_the_wrong_port_fails_preflight_with_the_wire_named() {
         "the order-service injector still holds its port"
     );
 }
+
+#[test]
+fn a_readiness_path_the_sut_does_not_serve_fails_preflight_naming_it() {
+    let ports = Ports::new();
+    let _gateway = start_gateway(&ports, ports.order);
+    let toml = scenario(&ports).replace(
+        "sample_every = \"50ms\"",
+        "sample_every = \"50ms\"\nready_path = \"/readyz\"",
+    );
+    let (output, _) = run("ready-404", &toml);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("404 on its readiness path /readyz"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ready_path"), "{stderr}");
+}

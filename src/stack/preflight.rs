@@ -33,12 +33,25 @@ pub async fn check(stack: &Stack, scenario: &Scenario, caller: &Caller) -> Resul
             ));
             continue;
         };
-        if let Err(e) = client.get(format!("{base}/health/live")).send().await {
-            return Err(StackError::Unreachable {
-                service: service.name(),
-                url: base.clone(),
-                reason: e.to_string(),
-            });
+        let ready = &scenario.sut.ready_path;
+        match client.get(format!("{base}{ready}")).send().await {
+            Err(e) => {
+                return Err(StackError::Unreachable {
+                    service: service.name(),
+                    url: base.clone(),
+                    reason: e.to_string(),
+                });
+            }
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => problems.push(format!(
+                "{} answers 404 on its readiness path {ready} ({base}{ready}); set [sut] ready_path to the path it serves",
+                service.name()
+            )),
+            Ok(r) if !r.status().is_success() => problems.push(format!(
+                "{} is not ready: {base}{ready} answered HTTP {}",
+                service.name(),
+                r.status().as_u16()
+            )),
+            Ok(_) => {}
         }
         let call = match journey.kind {
             crate::platform::JourneyKind::Payment => {

@@ -19,7 +19,7 @@ use crate::faults::FaultEvent;
 use crate::load::recorder::LoadRecord;
 use crate::load::requests::RequestRecord;
 use crate::load::series_of;
-use crate::scenario::{Phase, Scenario};
+use crate::scenario::{Check, Phase, Scenario};
 use crate::stack::Stack;
 use arrivals::{Arrival, ArrivalFiles};
 use integrity::IntegrityResult;
@@ -107,7 +107,8 @@ pub struct Observations {
 /// journeys whose requests reach one.
 #[derive(Clone, Debug, Default)]
 pub struct Evidence {
-    /// Arrivals per faulted downstream, in arrival order.
+    /// Arrivals per faulted (or amplification-checked) downstream, in
+    /// arrival order.
     pub arrivals: BTreeMap<Downstream, Vec<Arrival>>,
     /// Arrival records an injector lost (not read in time).
     pub dropped: BTreeMap<Downstream, u64>,
@@ -126,7 +127,14 @@ impl Evidence {
             ..Evidence::default()
         };
         let faulted: BTreeSet<Downstream> = scenario.faults.iter().map(|f| f.injector).collect();
-        for d in &faulted {
+        // Amplification is counted per arrival too: buckets on the
+        // injector's clock straddle phase edges.
+        let amplified = scenario.checks.iter().filter_map(|c| match &c.check {
+            Check::Amplification { downstream, .. } => Some(*downstream),
+            _ => None,
+        });
+        let read: BTreeSet<Downstream> = faulted.iter().copied().chain(amplified).collect();
+        for d in &read {
             match arrivals.read(*d, f64::NEG_INFINITY) {
                 Ok(a) => {
                     evidence.arrivals.insert(*d, a);

@@ -472,37 +472,54 @@ impl Context<'_> {
         out
     }
 
-    /// Calls the downstream saw in `[from, until)`: distinct ids where its
-    /// arrivals carry them, else the upstream requests minus those the
+    /// Attempts at the downstream in `[from, until)` by arrival instant,
+    /// and the calls among them: distinct ids first seen then where its
+    /// arrivals carry ids, else the upstream requests minus those the
     /// inference found short-circuited (None when neither can tell).
-    pub(crate) fn calls(
+    pub(crate) fn attempts_and_calls(
         &self,
         downstream: Downstream,
         injector: &InjectorObservation,
         (from, until): (f64, f64),
         upstream: u64,
-    ) -> Option<(u64, &'static str)> {
-        if injector.has_ids() {
-            return Some((injector.fresh(from, until), "distinct ids"));
+    ) -> (u64, Option<(u64, &'static str)>) {
+        let records = self.obs.evidence.arrivals.get(&downstream);
+        let attempts = match records {
+            Some(r) => r
+                .iter()
+                .filter(|a| a.at_s() >= from && a.at_s() < until)
+                .count() as u64,
+            None => injector.arrivals(from, until),
+        };
+        let with_ids = records.map_or_else(|| injector.has_ids(), |r| r.iter().any(|a| a.id != 0));
+        if with_ids {
+            let calls = match records {
+                Some(r) => {
+                    let mut seen = std::collections::HashSet::new();
+                    r.iter()
+                        .filter(|a| a.id != 0 && seen.insert(a.id))
+                        .filter(|a| a.at_s() >= from && a.at_s() < until)
+                        .count() as u64
+                }
+                None => injector.fresh(from, until),
+            };
+            return (attempts, Some((calls, "distinct ids")));
         }
-        match self.inferred(downstream) {
+        let calls = match self.inferred(downstream) {
             Ok(i) => {
                 let short = i
                     .short_at
                     .iter()
                     .filter(|t| **t >= from && **t < until)
                     .count() as u64;
-                Some((
-                    upstream.saturating_sub(short),
-                    "requests not short-circuited",
-                ))
+                Some((upstream.saturating_sub(short), "requests not short-circuited"))
             }
-            Err(_) if self.fault_start(downstream).is_none() => Some((
-                upstream,
-                "upstream requests (no fault, no breaker activity)",
-            )),
+            Err(_) if self.fault_start(downstream).is_none() => {
+                Some((upstream, "upstream requests (no fault, no breaker activity)"))
+            }
             Err(_) => None,
-        }
+        };
+        (attempts, calls)
     }
 
     /// Attempts per call and per upstream request for every downstream
@@ -516,13 +533,13 @@ impl Context<'_> {
             }
             for phase in &self.scenario.phases {
                 let span = (phase.from.as_secs_f64(), phase.until.as_secs_f64());
-                let attempts = injector.arrivals(span.0, span.1);
                 let upstream: u64 = series
                     .iter()
                     .filter_map(|s| s.phases.get(&phase.name))
                     .map(|r| r.requests)
                     .sum();
-                let calls = self.calls(*downstream, injector, span, upstream);
+                let (attempts, calls) =
+                    self.attempts_and_calls(*downstream, injector, span, upstream);
                 rows.push(AmplificationRow {
                     downstream: injector.name.clone(),
                     phase: phase.name.clone(),

@@ -57,7 +57,7 @@ pub(super) fn evaluate(ctx: &Context<'_>, name: &str, bound: &Bound<'_>) -> Chec
         ));
     }
     let span = (p.from.as_secs_f64(), p.until.as_secs_f64());
-    let attempts = injector.arrivals(span.0, span.1);
+    let (attempts, calls) = ctx.attempts_and_calls(downstream, injector, span, upstream);
     let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
     let mut evidence = vec![format!(
         "{attempts} attempts reached {target} in {phase} ({:.1}s–{:.1}s) for {upstream} requests of {} ({:.2} per request)",
@@ -66,7 +66,6 @@ pub(super) fn evaluate(ctx: &Context<'_>, name: &str, bound: &Bound<'_>) -> Chec
         names.join(", "),
         attempts as f64 / upstream as f64
     )];
-    let calls = ctx.calls(downstream, injector, span, upstream);
     if let Some((n, how)) = calls {
         evidence.push(format!(
             "{n} calls ({how}){}",

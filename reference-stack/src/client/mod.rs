@@ -8,6 +8,10 @@
 //! whose body cannot be decoded is a failure of the call (not retried).
 
 pub mod breaker;
+pub mod envoy;
+pub mod opossum;
+pub mod pybreaker;
+pub mod resilience4j;
 pub mod retry;
 
 use std::sync::{Arc, Mutex};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use faultline::scenario::schema::json_schema;
 use faultline::scenario::{Check, LatencyBound, Model, Scenario, ScenarioError, StackKind};
-use reference_stack::Downstream;
+use reference_stack::{BreakerFlavour, Downstream};
 
 /// The `.toml` files of `tests/corpus/<dir>`, sorted.
 fn corpus(dir: &str) -> Vec<PathBuf> {
@@ -397,6 +397,27 @@ fn unset_fields_take_their_defaults() {
         _ => None,
     });
     assert_eq!(latency, Some(LatencyBound::Max(Duration::from_secs(1))));
+}
+
+#[test]
+fn the_breaker_flavour_is_set_for_every_client_or_one() {
+    let text = MINIMAL.replace(
+        "[stack]\ntime_scale = 0.1\n",
+        "[stack]\ntime_scale = 0.1\n\n[stack.clients]\nbreaker = \"resilience4j\"\n\n\
+         [stack.client.order-service]\nbreaker = \"pybreaker\"\n",
+    );
+    let s = load_ok(&text);
+    let flavour = |d| s.stack.client_settings(d).breaker;
+    assert_eq!(flavour(Downstream::Order), BreakerFlavour::Pybreaker);
+    assert_eq!(flavour(Downstream::Risk), BreakerFlavour::Resilience4j);
+    assert_eq!(
+        load_ok(MINIMAL)
+            .stack
+            .client_settings(Downstream::Order)
+            .breaker,
+        BreakerFlavour::Gobreaker,
+        "gobreaker unless told"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::client::BreakerSettings;
+use crate::client::{BreakerConfig, BreakerFlavour, BreakerSettings};
 use crate::defects::{Defect, Defects};
 use crate::topology::{Downstream, ServiceKind, names};
 
@@ -76,8 +76,12 @@ pub enum ConfigError {
 /// Breaker, retry and timeout numbers for one client. Defaults are the platform's.
 ///
 /// Durations are multiplied by the service's `time_scale` when the service starts.
+/// The breaker numbers are gobreaker's; another [`BreakerFlavour`] maps them onto its
+/// library's parameters ([`BreakerConfig::from_settings`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientSettings {
+    /// Which library's breaker the client behaves like (gobreaker).
+    pub breaker: BreakerFlavour,
     /// Half-open admission limit and consecutive successes needed to close (3).
     pub max_requests: u32,
     /// Closed-state count reset period (60 s); zero never resets.
@@ -109,6 +113,7 @@ impl ClientSettings {
     pub fn platform() -> Self {
         let breaker = BreakerSettings::platform();
         Self {
+            breaker: BreakerFlavour::Gobreaker,
             max_requests: breaker.max_requests,
             interval: breaker.interval,
             open_timeout: breaker.timeout,
@@ -134,7 +139,7 @@ impl ClientSettings {
         }
     }
 
-    /// The breaker part of these settings.
+    /// The gobreaker part of these settings (whatever the flavour).
     pub fn breaker(&self, limit_half_open: bool) -> BreakerSettings {
         BreakerSettings {
             max_requests: self.max_requests,
@@ -403,11 +408,19 @@ impl ServiceConfig {
                 .get(&downstream)
                 .unwrap_or(&self.client_defaults);
             settings.validate(downstream)?;
+            let settings = settings.scaled(self.time_scale);
+            let defects = ClientDefects::of(&self.defects, downstream);
+            let breaker = BreakerConfig::from_settings(
+                &settings,
+                self.time_scale,
+                !defects.unlimited_half_open,
+            );
             clients.push(ClientPlan {
                 downstream,
                 base_url,
-                settings: settings.scaled(self.time_scale),
-                defects: ClientDefects::of(&self.defects, downstream),
+                settings,
+                defects,
+                breaker,
             });
         }
         Ok(ResolvedConfig {
@@ -513,6 +526,7 @@ impl ServiceConfig {
 fn client_env(s: &ClientSettings, suffix: &str, env: &mut Vec<(String, String)>) {
     let ms = |d: Duration| d.as_millis().to_string();
     let values = [
+        s.breaker.name().to_string(),
         s.max_requests.to_string(),
         ms(s.interval),
         ms(s.open_timeout),
@@ -529,7 +543,8 @@ fn client_env(s: &ClientSettings, suffix: &str, env: &mut Vec<(String, String)>)
 }
 
 /// The env vars holding client settings; a `_<CLIENT>` suffix sets one client only.
-pub const CLIENT_ENV: [&str; 9] = [
+pub const CLIENT_ENV: [&str; 10] = [
+    "BREAKER_FLAVOUR",
     "BREAKER_MAX_REQUESTS",
     "BREAKER_INTERVAL_MS",
     "BREAKER_OPEN_TIMEOUT_MS",
@@ -553,6 +568,13 @@ fn apply_client_env(
     let ms = |key: &str, v: &str| -> Result<Duration, ConfigError> {
         Ok(Duration::from_millis(parse_env(key, v, "milliseconds")?))
     };
+    if let Some((k, v)) = get("BREAKER_FLAVOUR") {
+        s.breaker = v.trim().parse().map_err(|_| ConfigError::InvalidValue {
+            setting: k,
+            value: v.to_string(),
+            expected: format!("one of {}", BreakerFlavour::names()),
+        })?;
+    }
     if let Some((k, v)) = get("BREAKER_MAX_REQUESTS") {
         s.max_requests = parse_env(&k, v, "a count")?;
     }
@@ -722,6 +744,8 @@ pub struct ClientPlan {
     pub settings: ClientSettings,
     /// Its defect switches.
     pub defects: ClientDefects,
+    /// Its breaker: the flavour's parameters mapped from `settings`, time scale applied.
+    pub breaker: BreakerConfig,
 }
 
 /// A checked configuration, ready to run.
@@ -805,6 +829,8 @@ mod tests {
             (&[("BREAKER_FAILURE_RATIO", "1.5")], "BREAKER_FAILURE_RATIO"),
             (&[("BREAKER_FAILURE_RATIO", "0")], "BREAKER_FAILURE_RATIO"),
             (&[("RETRY_MAX_ATTEMPTS", "0")], "RETRY_MAX_ATTEMPTS"),
+            (&[("BREAKER_FLAVOUR", "hystrix")], "BREAKER_FLAVOUR"),
+            (&[("BREAKER_FLAVOUR_BANK", "envoy")], "BREAKER_FLAVOUR_BANK"),
             (&[("RETRY_DELAY_MS_BANK", "5")], "RETRY_DELAY_MS_BANK"),
             (&[("DEFECTS", "nope")], "DEFECTS"),
             (&[("DEFECTS", "no_breaker@nowhere")], "DEFECTS"),
@@ -819,6 +845,54 @@ mod tests {
                 .to_string();
             assert!(err.contains(setting), "{vars:?}: {err}");
         }
+    }
+
+    #[test]
+    fn breaker_flavour_is_read_per_service_and_per_client() {
+        let config = ServiceConfig::from_env_vars(
+            ServiceKind::PaymentGateway,
+            env(&[
+                ("BREAKER_FLAVOUR", "resilience4j"),
+                ("BREAKER_FLAVOUR_ORDER", " pybreaker "),
+                ("TIME_SCALE", "0.5"),
+            ]),
+        )
+        .unwrap();
+        let resolved = config.resolve().unwrap();
+        let flavours: Vec<BreakerFlavour> = resolved
+            .clients
+            .iter()
+            .map(|c| c.settings.breaker)
+            .collect();
+        use BreakerFlavour::{Pybreaker, Resilience4j};
+        assert_eq!(
+            flavours,
+            [
+                Resilience4j,
+                Pybreaker,
+                Resilience4j,
+                Resilience4j,
+                Resilience4j
+            ]
+        );
+        // The plan carries the mapped, scaled parameters of the flavour.
+        let order = &resolved.clients[1];
+        assert_eq!(order.breaker.flavour(), Pybreaker);
+        assert_eq!(
+            order.breaker,
+            BreakerConfig::from_settings(&order.settings, 0.5, true)
+        );
+
+        let err = ServiceConfig::from_env_vars(
+            ServiceKind::PaymentGateway,
+            env(&[("BREAKER_FLAVOUR", "hystrix")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("gobreaker, pybreaker, resilience4j, opossum, envoy"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -863,13 +937,18 @@ mod tests {
         let mut retry_fast = ClientSettings::platform();
         retry_fast.retry_delay = Duration::from_millis(7);
         retry_fast.failure_ratio = 0.75;
+        retry_fast.breaker = BreakerFlavour::Opossum;
         let config = ServiceConfig::new(ServiceKind::PaymentGateway)
             .listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)))
             .downstream_url(Downstream::Order, "http://order-service:8102")
             .time_scale(0.01)
             .defect(Defect::NoClientTimeout)
             .defect_for(Defect::NoBreaker, Downstream::Risk)
-            .client_settings_for(Downstream::Channel, retry_fast);
+            .client_settings_for(Downstream::Channel, retry_fast)
+            .client_settings(ClientSettings {
+                breaker: BreakerFlavour::Envoy,
+                ..ClientSettings::platform()
+            });
         let env = config.to_env();
         assert!(env.contains(&("DEFECTS".into(), "no_client_timeout,no_breaker@risk".into())));
         let back = ServiceConfig::from_env_vars(ServiceKind::PaymentGateway, env).expect("valid");

@@ -42,7 +42,10 @@ mod api;
 mod server;
 mod services;
 
-pub use client::{Breaker, BreakerSettings, CallError, DownstreamClient, Request, State};
+pub use client::{
+    Breaker, BreakerConfig, BreakerFlavour, BreakerSettings, CallError, DownstreamClient,
+    FlavouredBreaker, Request, State,
+};
 pub use config::{ClientSettings, ConfigError, MerchantCredentials, ServiceConfig};
 pub use defects::{Defect, Defects};
 pub use observe::BreakerTransition;

@@ -21,6 +21,9 @@ use crate::topology::{Downstream, ServiceKind};
 /// How long `shutdown` lets in-flight requests and background calls finish before it
 /// aborts them (a request held by a hanging downstream would otherwise block it).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often [`RunningService::wait_for_breaker`] looks at the state between
+/// transitions, so that a timer-driven change nobody else noticed is seen.
+const TIMER_POLL: Duration = Duration::from_millis(5);
 
 /// Why a service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -146,8 +149,10 @@ impl RunningService {
         format!("http://{addr}")
     }
 
-    /// The breaker transitions kept so far (bounded), oldest first.
+    /// The breaker transitions kept so far (bounded), in the order they were recorded.
+    /// Timer-driven transitions due by now (opossum, Envoy) are recorded first.
     pub fn breaker_transitions(&self) -> Vec<BreakerTransition> {
+        self.settle_breakers();
         self.core.observer.transitions.snapshot()
     }
 
@@ -157,7 +162,8 @@ impl RunningService {
     }
 
     /// The stored breaker state of a client (`None`: no such client, or no breaker).
-    /// Reading it never moves the breaker.
+    /// Reading it never makes a change only a request would; due timers fire (see
+    /// [`crate::DownstreamClient::settle`]).
     pub fn breaker_state(&self, downstream: Downstream) -> Option<State> {
         self.core
             .clients
@@ -180,24 +186,34 @@ impl RunningService {
         }
         let wait = async {
             loop {
-                match events.recv().await {
-                    Ok(t) if t.downstream == downstream && t.to == state => return true,
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                // A timer-driven transition is recorded only when something looks, so
+                // look now and then as well as listening.
+                match tokio::time::timeout(TIMER_POLL, events.recv()).await {
+                    Ok(Ok(t)) if t.downstream == downstream && t.to == state => return true,
+                    Ok(Ok(_)) => {}
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {
                         if self.breaker_state(downstream) == Some(state) {
                             return true;
                         }
                     }
-                    Err(broadcast::error::RecvError::Closed) => return false,
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return false,
                 }
             }
         };
         tokio::time::timeout(timeout, wait).await.unwrap_or(false)
     }
 
-    /// The `/metrics` text, without going through HTTP.
+    /// The `/metrics` text, without going through HTTP (due breaker timers fire first,
+    /// as for a scrape).
     pub fn metrics_text(&self) -> String {
+        self.settle_breakers();
         self.core.observer.metrics.render()
+    }
+
+    fn settle_breakers(&self) {
+        for client in &self.core.clients {
+            client.settle();
+        }
     }
 
     /// Stop accepting, let in-flight requests and background calls finish (up to a

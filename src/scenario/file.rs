@@ -15,7 +15,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::duration::Dur;
-use super::schema::{HttpStatus, InjectorName, ServiceName};
+use super::schema::{BreakerName, HttpStatus, InjectorName, ServiceName};
 use crate::platform::JourneyKind;
 
 /// A whole scenario file: one fault story.
@@ -164,6 +164,11 @@ pub struct InjectorFile {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientFile {
+    /// Breaker library the client behaves like (gobreaker); the numbers below
+    /// are mapped onto its parameters (see the reference stack's README).
+    #[serde(default)]
+    #[schemars(with = "Option<BreakerName>")]
+    pub breaker: Option<Spanned<String>>,
     /// Half-open admission limit (3).
     #[serde(default)]
     #[schemars(with = "Option<u32>", extend("minimum" = 1))]

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use reference_stack::ServiceKind;
+use reference_stack::{BreakerFlavour, ServiceKind};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use super::file::ScenarioFile;
@@ -54,6 +54,24 @@ impl JsonSchema for ServiceName {
         json_schema!({
             "type": "string",
             "description": "A service of the platform.",
+            "enum": names,
+        })
+    }
+}
+
+/// Schema of a breaker flavour name (`pybreaker`): one the reference stack models.
+pub(super) struct BreakerName;
+
+impl JsonSchema for BreakerName {
+    fn schema_name() -> Cow<'static, str> {
+        "BreakerName".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = BreakerFlavour::ALL.iter().map(|f| f.name()).collect();
+        json_schema!({
+            "type": "string",
+            "description": "A breaker library the reference stack's clients can behave like.",
             "enum": names,
         })
     }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use fault_injectors::Fault;
 use fault_injectors::fault::{FAULT_KINDS, FaultSpec};
-use reference_stack::{ClientSettings, Defects, Downstream, ServiceKind, SignatureVersion};
+use reference_stack::{
+    BreakerFlavour, ClientSettings, Defects, Downstream, ServiceKind, SignatureVersion,
+};
 use toml::Spanned;
 
 use super::error::{Locator, ScenarioError, ScenarioErrors};
@@ -430,6 +432,19 @@ impl Validator<'_> {
     /// refuse when it starts (so a bad value fails here, before anything runs).
     fn client(&mut self, file: &ClientFile, base: ClientSettings) -> ClientSettings {
         let mut c = base;
+        if let Some(v) = &file.breaker {
+            match v.get_ref().parse::<BreakerFlavour>() {
+                Ok(flavour) => c.breaker = flavour,
+                Err(_) => self.err(
+                    v.span(),
+                    format!(
+                        "unknown breaker `{}`; known: {}",
+                        v.get_ref(),
+                        BreakerFlavour::names()
+                    ),
+                ),
+            }
+        }
         if let Some(v) = &file.max_requests {
             c.max_requests =
                 self.at_least_one(v, "max_requests", "half-open admits at least one call");

@@ -16,11 +16,14 @@ Environment (the platform's names; flags win over env):
                               ANALYTICS, ACCOUNTING, WITHDRAWAL, MERCHANT, GATEWAY;
                               BANK_API_URL for the bank (default http://localhost:<port>)
   TIME_SCALE                  multiply every client duration (0.01: 30 s -> 300 ms)
+  BREAKER_FLAVOUR             breaker library modelled: gobreaker (default), pybreaker,
+                              resilience4j, opossum or envoy
   BREAKER_MAX_REQUESTS, BREAKER_INTERVAL_MS, BREAKER_OPEN_TIMEOUT_MS,
   BREAKER_MIN_REQUESTS, BREAKER_FAILURE_RATIO, RETRY_MAX_ATTEMPTS, RETRY_DELAY_MS,
   ATTEMPT_TIMEOUT_MS, ASYNC_TIMEOUT_MS
-                              client settings for every client; add _<CLIENT>
-                              (e.g. BREAKER_OPEN_TIMEOUT_MS_ORDER) for one client
+                              client settings for every client (BREAKER_FLAVOUR
+                              too); add _<CLIENT> (e.g. BREAKER_OPEN_TIMEOUT_MS_ORDER)
+                              for one client
   DEFECTS                     defect switches, e.g. no_breaker@order,sync_notification
   MERCHANTS                   gateway merchants: id:api_key:secret,... (default
                               M001:test-api-key:test-api-secret)

@@ -6,8 +6,25 @@
 //! 4xx are not (unless the `retry_4xx` defect is on). Every error, 4xx included, counts
 //! as a breaker failure, as gobreaker counts any error returned from `Execute`. A 2xx
 //! whose body cannot be decoded is a failure of the call (not retried).
+//!
+//! The breaker is gobreaker's unless the client's [`BreakerFlavour`] says otherwise
+//! ([`flavour`]). Two flavours change how the breaker wraps the call:
+//! - pybreaker holds its breaker's lock for the whole guarded call, so the client holds
+//!   an async mutex per breaker across the guarded retry loop: calls through one breaker
+//!   run one at a time, and a call made while the breaker is open waits for the lock,
+//!   then is refused at once;
+//! - Envoy's outlier detection sits in a proxy that sees each attempt, so each attempt
+//!   is its own breaker request, counted as a failure only when Envoy would count a 5xx
+//!   (an answer ≥ 500, a connect failure as 503, a timeout as 504). While the host is
+//!   ejected the proxy answers at once: the attempt is refused like a breaker refusal,
+//!   which ends the call (refusals are not retried).
 
 pub mod breaker;
+pub mod envoy;
+pub mod flavour;
+pub mod opossum;
+pub mod pybreaker;
+pub mod resilience4j;
 pub mod retry;
 
 use std::sync::{Arc, Mutex};
@@ -21,6 +38,7 @@ use serde_json::Value;
 use url::Url;
 
 pub use breaker::{Breaker, BreakerSettings, Counts, Rejection, State, Ticket, Transition};
+pub use flavour::{BreakerConfig, BreakerFlavour, FlavourTicket, FlavouredBreaker};
 pub use retry::RetryPolicy;
 
 use crate::config::{ClientDefects, ClientPlan, ClientSettings};
@@ -180,7 +198,9 @@ pub struct DownstreamClient {
     http: reqwest::Client,
     settings: ClientSettings,
     defects: ClientDefects,
-    breaker: Option<Mutex<Breaker>>,
+    breaker: Option<Mutex<FlavouredBreaker>>,
+    /// Held across each guarded call when the flavour serialises calls (pybreaker).
+    call_lock: Option<tokio::sync::Mutex<()>>,
     observer: Arc<Observer>,
     last_attempt: Mutex<LastAttempt>,
 }
@@ -193,12 +213,10 @@ impl DownstreamClient {
         observer: Arc<Observer>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().build()?;
-        let breaker = (!plan.defects.no_breaker).then(|| {
-            Mutex::new(Breaker::new(
-                plan.settings.breaker(!plan.defects.unlimited_half_open),
-                Instant::now(),
-            ))
-        });
+        let breaker = (!plan.defects.no_breaker)
+            .then(|| Mutex::new(FlavouredBreaker::new(plan.breaker.clone(), Instant::now())));
+        let call_lock = (breaker.is_some() && plan.breaker.flavour().serialises_calls())
+            .then(|| tokio::sync::Mutex::new(()));
         Ok(Self {
             service,
             downstream: plan.downstream,
@@ -207,6 +225,7 @@ impl DownstreamClient {
             settings: plan.settings.clone(),
             defects: plan.defects,
             breaker,
+            call_lock,
             observer,
             last_attempt: Mutex::new(LastAttempt::default()),
         })
@@ -230,7 +249,8 @@ impl DownstreamClient {
 
     /// One logical call returning the envelope's `data` as JSON.
     pub async fn call_value(&self, request: &Request) -> Result<Value, CallError> {
-        let per_attempt_breaker = self.defects.retries_outside_breaker;
+        let per_attempt_breaker =
+            self.defects.retries_outside_breaker || self.settings.breaker.sees_each_attempt();
         if per_attempt_breaker || self.breaker.is_none() {
             self.retrying(request, per_attempt_breaker).await
         } else {
@@ -238,11 +258,14 @@ impl DownstreamClient {
         }
     }
 
-    /// A snapshot for health checks; never sends anything and never moves the breaker.
+    /// A snapshot for health checks; never sends anything. It fires the breaker's timers
+    /// that are due ([`DownstreamClient::settle`]) but never makes a change that only a
+    /// request would make.
     pub fn status(&self) -> ClientStatus {
         let (state, counts) = match &self.breaker {
             Some(breaker) => {
-                let breaker = lock(breaker);
+                let mut breaker = lock(breaker);
+                self.settle_locked(&mut breaker);
                 (Some(breaker.peek_state()), breaker.counts())
             }
             None => (None, Counts::default()),
@@ -255,6 +278,21 @@ impl DownstreamClient {
             unreachable: last.network_error.clone(),
             last_outcome: last.outcome,
         }
+    }
+
+    /// Apply the breaker's timer-driven changes due by now (opossum's reset timer,
+    /// Envoy's sweeps) and publish them, stamped with their timers' instants. Observers
+    /// call this before reading so that a timer nobody's request noticed still shows;
+    /// gobreaker's, pybreaker's and resilience4j's lazy changes are left to requests.
+    pub fn settle(&self) {
+        if let Some(breaker) = &self.breaker {
+            self.settle_locked(&mut lock(breaker));
+        }
+    }
+
+    fn settle_locked(&self, breaker: &mut FlavouredBreaker) {
+        breaker.settle(Instant::now());
+        self.publish(breaker);
     }
 
     async fn retrying(
@@ -291,7 +329,7 @@ impl DownstreamClient {
         }
     }
 
-    /// Run `call` as one breaker request (gobreaker's `Execute`).
+    /// Run `call` as one breaker request (gobreaker's `Execute`, pybreaker's `call`, ...).
     async fn guarded<T, F, Fut>(&self, call: F) -> Result<T, CallError>
     where
         F: FnOnce() -> Fut,
@@ -299,6 +337,12 @@ impl DownstreamClient {
     {
         let Some(breaker) = &self.breaker else {
             return call().await;
+        };
+        // pybreaker: `with self._lock:` around the whole call, the refusal included.
+        // Declared before `pending` so that the outcome is reported before it is released.
+        let _serialised = match &self.call_lock {
+            Some(call_lock) => Some(call_lock.lock().await),
+            None => None,
         };
         let ticket = {
             let mut b = lock(breaker);
@@ -326,13 +370,30 @@ impl DownstreamClient {
             ticket: Some(ticket),
         };
         let result = call().await;
-        pending.finish(result.is_ok());
+        pending.finish(self.counts_as_success(&result));
         result
+    }
+
+    /// What the breaker is told about a finished request. Envoy judges an attempt by its
+    /// status as the proxy sees it: only a 5xx fails, with a connect failure mapped to 503
+    /// and a timeout to 504 (`split_external_local_origin_errors: false`); a 4xx or an
+    /// unusable 2xx body is a success. Every library modelled at the call level counts any
+    /// error.
+    fn counts_as_success<T>(&self, result: &Result<T, CallError>) -> bool {
+        match result {
+            Ok(_) => true,
+            Err(err) if self.settings.breaker.sees_each_attempt() => match err {
+                CallError::Status { status, .. } => *status < 500,
+                CallError::Timeout { .. } | CallError::Network { .. } => false,
+                CallError::Rejected { .. } | CallError::Decode { .. } => true,
+            },
+            Err(_) => false,
+        }
     }
 
     /// Hand the breaker's new transitions to the observer while still holding the lock,
     /// so the history's order is the breaker's order.
-    fn publish(&self, breaker: &mut Breaker) {
+    fn publish(&self, breaker: &mut FlavouredBreaker) {
         let transitions = breaker.take_transitions();
         if transitions.is_empty() {
             return;
@@ -460,8 +521,8 @@ impl DownstreamClient {
 /// forever and wedge the breaker.
 struct PendingOutcome<'a> {
     client: &'a DownstreamClient,
-    breaker: &'a Mutex<Breaker>,
-    ticket: Option<Ticket>,
+    breaker: &'a Mutex<FlavouredBreaker>,
+    ticket: Option<FlavourTicket>,
 }
 
 impl PendingOutcome<'_> {

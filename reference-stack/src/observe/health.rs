@@ -2,8 +2,13 @@
 //!
 //! Health is passive: it is derived from each client's breaker state and the outcome
 //! of its most recent attempt, and never sends a probe (the harness counts every
-//! arrival at a downstream). Reading it never moves a breaker either: an open breaker
-//! whose timeout has passed stays "open" here until a request moves it to half-open.
+//! arrival at a downstream). Reading it never makes a change only a request would: a
+//! gobreaker, pybreaker or resilience4j breaker whose open timeout has passed stays
+//! "open" here until a request moves it to half-open. Timers do fire: an opossum breaker
+//! past its reset timeout reads half-open, an Envoy host past its un-ejection sweep reads
+//! closed, each transition stamped with its timer's instant ([`DownstreamClient::settle`]).
+//!
+//! [`DownstreamClient::settle`]: crate::client::DownstreamClient::settle
 //!
 //! Only hard dependencies decide the status: `unhealthy` when one is unreachable (its
 //! last attempt failed to connect) or its breaker is open, `degraded` when one is
@@ -157,6 +162,10 @@ async fn ready(State(core): State<Arc<Core>>) -> Response {
 }
 
 async fn metrics(State(core): State<Arc<Core>>) -> Response {
+    // Fire due breaker timers first, so the gauge shows what the libraries would.
+    for client in &core.clients {
+        client.settle();
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -181,6 +190,7 @@ async fn debug_breakers(State(core): State<Arc<Core>>) -> Json<Value> {
                 "downstream": status.downstream.name(),
                 "state": status.state.map(BreakerState::as_str),
                 "settings": {
+                    "breaker": settings.breaker.name(),
                     "max_requests": settings.max_requests,
                     "interval_ms": ms(settings.interval),
                     "open_timeout_ms": ms(settings.open_timeout),

@@ -6,6 +6,7 @@ mod auth;
 mod breaker;
 mod dashboard;
 mod defects;
+mod flavours;
 mod gateway;
 mod observability;
 mod retry;

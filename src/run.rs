@@ -43,6 +43,9 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     /// The report written there.
     pub report: Report,
+    /// What the verdict was decided from (to judge it again, e.g. with
+    /// other settings).
+    pub observations: Observations,
 }
 
 /// Why a run could not produce a verdict.
@@ -235,6 +238,7 @@ async fn run_in(
     Ok(RunOutcome {
         dir: dir.to_path_buf(),
         report,
+        observations: obs,
     })
 }
 

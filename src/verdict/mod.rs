@@ -512,11 +512,15 @@ impl Context<'_> {
                     .iter()
                     .filter(|t| **t >= from && **t < until)
                     .count() as u64;
-                Some((upstream.saturating_sub(short), "requests not short-circuited"))
+                Some((
+                    upstream.saturating_sub(short),
+                    "requests not short-circuited",
+                ))
             }
-            Err(_) if self.fault_start(downstream).is_none() => {
-                Some((upstream, "upstream requests (no fault, no breaker activity)"))
-            }
+            Err(_) if self.fault_start(downstream).is_none() => Some((
+                upstream,
+                "upstream requests (no fault, no breaker activity)",
+            )),
             Err(_) => None,
         };
         (attempts, calls)

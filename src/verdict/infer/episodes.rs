@@ -114,9 +114,16 @@ pub(super) fn read(input: &Input<'_>, c: &Classified) -> Inference {
                     inference.episodes.opened_at_s.push(at);
                     continue;
                 }
+                // Rejections that began before the probes closed it were
+                // the half-open breaker turning calls away while its probes
+                // ran, not a new opening.
+                Decision::Closed { at, .. } if first_hi < at => {
+                    open = false;
+                    continue;
+                }
                 Decision::Closed { .. } => {}
-                // A spell follows, so something reopened it; without a
-                // failed probe end it is read like an opening from closed.
+                // Without a probe's end to go by, read the spell like an
+                // opening from closed.
                 Decision::Undecided { .. } => {}
             }
         }
@@ -327,6 +334,11 @@ impl<'a> Timeline<'a> {
             .filter(|(t, failed)| !*failed && first_failure.is_none_or(|f| *t < f))
             .map(|(t, _)| *t)
             .find(|t| probes.iter().any(|(a, _)| a > t));
+        let last_success = ends
+            .iter()
+            .filter(|(_, failed)| !*failed)
+            .map(|(t, _)| *t)
+            .reduce(f64::max);
         match (closing, first_failure) {
             (Some(t), _) => Decision::Closed {
                 at: t,
@@ -335,6 +347,17 @@ impl<'a> Timeline<'a> {
             (None, Some(t)) if reopens => Decision::Reopened {
                 at: t,
                 calls: calls_until(t),
+            },
+            // Rejections followed, but every probe succeeded: they were
+            // turned away while the probes ran; the last success closed it.
+            (None, None) if reopens => match last_success {
+                Some(t) => Decision::Closed {
+                    at: t,
+                    calls: calls_until(t),
+                },
+                None => Decision::Undecided {
+                    calls: probes.len() as u64,
+                },
             },
             (None, _) => match ends.iter().find(|(_, failed)| !*failed) {
                 Some(&(t, _)) if !reopens => {

@@ -328,6 +328,36 @@ fn a_probe_whose_wait_spans_the_fault_end_closes_the_breaker() {
     assert!(i.episodes.probes[0].closed);
 }
 
+#[test]
+fn requests_turned_away_while_successful_probes_run_are_no_reopening() {
+    // Open from ~1.136 s; half-open at 1.44 s admits 3 probes 20 ms apart,
+    // each a 55 ms retry loop whose last attempt succeeds (the fault
+    // cleared meanwhile); requests between them are turned away; the
+    // third probe's success closes it at 1.536 s.
+    let sim = Sim::run(0.02, 2.5, |sent| {
+        let probe = || Fate::Call {
+            admit: 0.001,
+            attempts: vec![
+                (0.0, 0.001, true),
+                (0.02, 0.001, true),
+                (0.054, 0.001, false),
+            ],
+        };
+        match sent {
+            t if t < 1.0 - 1e-9 => call(0.001, 1, 0.0, false),
+            t if t < 1.14 - 1e-9 => call(0.001, 4, 0.018, true),
+            t if t < 1.44 - 1e-9 => Fate::Reject { after: 0.0005 },
+            t if t < 1.50 - 1e-9 => probe(),
+            t if t < 1.54 - 1e-9 => Fate::Reject { after: 0.0005 },
+            _ => call(0.001, 1, 0.0, false),
+        }
+    });
+    let i = sim.infer(1.0, 2.5);
+    assert_eq!(i.episodes.opened_at_s.len(), 1, "{i:#?}");
+    assert_instants(&i.episodes.closed_at_s, &[1.536], "closed", &i);
+    assert_eq!(i.episodes.probes[0].calls, Some(3), "{i:#?}");
+}
+
 /// Refused connections from 1.0 s to 2.0 s: attempted calls take
 /// `attempted` (their retry sleeps); from 1.14 s the breaker rejects; the
 /// probe at 1.44 s is attempted; from 2.0 s calls reach it again.

@@ -244,3 +244,53 @@ pub fn parse_breakers(
     }
     (samples, seen)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{GaugeUse, SutPlan};
+
+    fn plan(names: &[(&str, Downstream)]) -> SutPlan {
+        SutPlan {
+            success_statuses: vec![200],
+            gauge: GaugeUse::IfPresent,
+            metrics_path: "/metrics".into(),
+            ready_path: "/health/ready".into(),
+            breaker_metric: "breaker_state".into(),
+            downstream_label: "target".into(),
+            state_values: [0.0, 1.0, 2.0],
+            sample_every: std::time::Duration::from_millis(250),
+            downstream_names: names.iter().map(|(l, d)| (l.to_string(), *d)).collect(),
+            breakers: BTreeMap::new(),
+        }
+    }
+
+    const TEXT: &str = "# TYPE breaker_state gauge\n\
+        breaker_state{target=\"orders\"} 2\n\
+        breaker_state{target=\"risk-service\"} 0\n\
+        breaker_state{target=\"ledger\"} 1\n\
+        http_requests_total{path=\"/\"} 7\n";
+
+    #[test]
+    fn label_values_are_mapped_to_injectors_and_the_rest_reported() {
+        let (samples, seen) = parse_breakers(
+            TEXT,
+            &plan(&[("orders", Downstream::Order)]),
+            ServiceKind::PaymentGateway,
+            1.5,
+        );
+        let got: Vec<(Downstream, BreakerState)> =
+            samples.iter().map(|s| (s.downstream, s.state)).collect();
+        assert_eq!(
+            got,
+            [
+                (Downstream::Order, BreakerState::Open),
+                (Downstream::Risk, BreakerState::Closed)
+            ]
+        );
+        assert_eq!(seen.with_gauge, 1);
+        assert_eq!(seen.unmatched, ["ledger".to_string()].into());
+        assert!(seen.labels.contains("target"));
+        assert!(seen.metrics.contains("http_requests_total"));
+    }
+}

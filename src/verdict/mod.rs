@@ -775,4 +775,90 @@ mod tests {
         assert_eq!(gauge.half_open_at_s, [1.25]);
         assert_eq!(gauge.closed_at_s, [1.75]);
     }
+
+    /// The flapping scenario with gauge readings of `labels` seen.
+    fn seen(labels: &[&str], gauge: crate::scenario::GaugeUse) -> (Scenario, Observations) {
+        let (mut scenario, mut obs) = flapping(0.0);
+        scenario.sut.gauge = gauge;
+        obs.sut.gauge_seen = crate::observe::sut::GaugeSeen {
+            scrapes: 12,
+            with_gauge: u64::from(!labels.is_empty()),
+            metrics: ["circuit_breaker_state", "http_requests_total"]
+                .map(String::from)
+                .into(),
+            labels: ["downstream"].map(String::from).into(),
+            unmatched: labels.iter().map(|l| l.to_string()).collect(),
+        };
+        (scenario, obs)
+    }
+
+    #[test]
+    fn a_gauge_whose_labels_name_no_injector_makes_breaker_checks_inconclusive() {
+        let (scenario, obs) = seen(&["accounts"], crate::scenario::GaugeUse::IfPresent);
+        let ctx = Context::new(&scenario, &obs);
+        let d = Downstream::Accounting;
+        let Gauge::Unmatched(why) = ctx.gauge(d) else {
+            panic!("{:?}", ctx.gauge(d));
+        };
+        assert!(why.contains("accounts"), "{why}");
+        assert!(why.contains("downstream_names"), "{why}");
+        let check = crate::scenario::Check::BreakerOpens {
+            downstream: d,
+            within: Duration::from_secs(10),
+        };
+        let result = checks::evaluate(&ctx, "opens", &check);
+        assert!(result.inconclusive && !result.passed, "{result:?}");
+        assert!(result.observed.contains("accounts"), "{result:?}");
+    }
+
+    #[test]
+    fn a_required_gauge_that_never_appeared_is_inconclusive_and_an_optional_one_is_not() {
+        let d = Downstream::Accounting;
+        let (scenario, obs) = seen(&[], crate::scenario::GaugeUse::Required);
+        let ctx = Context::new(&scenario, &obs);
+        let Gauge::Unmatched(why) = ctx.gauge(d) else {
+            panic!("{:?}", ctx.gauge(d));
+        };
+        assert!(why.contains("12 scrapes"), "{why}");
+        assert!(why.contains("http_requests_total"), "{why}");
+        let (scenario, obs) = seen(&[], crate::scenario::GaugeUse::IfPresent);
+        let ctx = Context::new(&scenario, &obs);
+        assert!(matches!(ctx.gauge(d), Gauge::Absent(_)), "{:?}", ctx.gauge(d));
+        let (scenario, obs) = seen(&["accounts"], crate::scenario::GaugeUse::Off);
+        let ctx = Context::new(&scenario, &obs);
+        assert_eq!(ctx.gauge(d), Gauge::Off);
+    }
+
+    #[test]
+    fn gauge_readings_count_readings_not_state_changes() {
+        use crate::observe::sut::{BreakerSample, BreakerState};
+        let (scenario, mut obs) = flapping(0.0);
+        let d = scenario.faults[0].injector;
+        let service = crate::platform::JourneyKind::Settlement
+            .entry()
+            .name()
+            .to_string();
+        obs.sut.breakers = (0..40)
+            .map(|i| BreakerSample {
+                t_s: f64::from(i) * 0.25,
+                service: service.clone(),
+                downstream: d,
+                state: if (10..20).contains(&i) {
+                    BreakerState::Open
+                } else {
+                    BreakerState::Closed
+                },
+            })
+            .collect();
+        let ctx = Context::new(&scenario, &obs);
+        let Gauge::Read {
+            episodes, readings, ..
+        } = ctx.gauge(d)
+        else {
+            panic!("readings");
+        };
+        assert_eq!(readings, 40);
+        assert_eq!(episodes.opened_at_s, [2.5]);
+        assert_eq!(episodes.closed_at_s, [5.0]);
+    }
 }

@@ -11,7 +11,9 @@ use crate::scenario::StackKind;
 /// protect it.
 ///
 /// Exit codes: 0 every check passed; 1 a check failed; 2 bad input or the
-/// stack could not be brought up; 130 interrupted.
+/// stack could not be brought up; 130 interrupted by Ctrl-C, 143 by
+/// SIGTERM, 129 by SIGHUP (the report is still written; a second signal
+/// quits at once).
 #[derive(Debug, Parser)]
 #[command(name = "faultline", version, propagate_version = true)]
 pub struct Cli {

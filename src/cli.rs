@@ -94,6 +94,10 @@ pub enum Command {
         #[command(subcommand)]
         action: ImagesAction,
     },
+    /// Remove the Docker containers and networks that killed faultline runs
+    /// of this host and PID namespace left behind (every Docker run does
+    /// this first); runs of other hosts or CI jobs are left alone.
+    Sweep,
     /// Set a fault live on an injector of a running stack (docker compose
     /// up, a containers or compose run, any fault-injector).
     Inject {

@@ -48,6 +48,18 @@ fn live(command: Command) -> u8 {
                     );
                 }
             }
+            Command::Sweep => {
+                let docker = faultline::stack::docker::connect().await?;
+                let swept = faultline::stack::docker::sweep::sweep(&docker).await;
+                for removed in &swept.removed {
+                    println!("removed {removed}");
+                }
+                println!(
+                    "{} removed; {} left alone (runs of other hosts, boots or PID namespaces, whose owners cannot be judged from here)",
+                    swept.removed.len(),
+                    swept.foreign
+                );
+            }
             Command::Inject {
                 injector,
                 fault,
@@ -130,6 +142,7 @@ fn main() -> ExitCode {
         } => compare(&run, baseline.as_deref(), &max_regression),
         Command::Report { run } => rerender(&run),
         Command::Images { .. }
+        | Command::Sweep
         | Command::Inject { .. }
         | Command::Clear { .. }
         | Command::Status { .. } => live(cli.command),

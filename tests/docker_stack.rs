@@ -335,54 +335,13 @@ fn sigtermed_run() -> Result<(), Failed> {
             }
         }
     });
-    let mut seen = Vec::new();
-    // Images may be built first (minutes on a fresh clone).
-    let mut wait_for = |text: &str, within: Duration| -> Result<(), Failed> {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(text);
-                    seen.push(line);
-                    if found {
-                        return Ok(());
-                    }
-                }
-                Err(_) => {
-                    return Err(format!("no `{text}` in time; stderr:\n{}", seen.join("\n")).into());
-                }
-            }
-        }
-    };
-    let started = wait_for("preflight passed", Duration::from_secs(1500))
-        .and_then(|()| wait_for("fault set", Duration::from_secs(30)));
-    if let Err(e) = started {
+    let outcome = sigterm_when_faulted(&mut child, &lines, &owner);
+    if outcome.is_err() {
         let _ = child.kill();
-        let _ = child.wait();
-        return Err(e);
     }
-    let containers = labelled("container", &owner);
-    let ports = published_ports(&containers);
-    ensure(containers.len() >= 6 && ports.len() >= 6, || {
-        format!("containers {containers:?}, ports {ports:?}")
-    })?;
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    ensure(sent.success(), || "kill -TERM failed".into())?;
-    let signalled = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if signalled.elapsed() > Duration::from_secs(90) {
-            let _ = child.kill();
-            return Err("still running 90 s after SIGTERM".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let waited = child.wait();
+    let (status, ports) = outcome?;
+    ensure(waited.is_ok(), || "not reaped".into())?;
     let stderr: Vec<String> = lines.iter().collect();
     ensure(status.code() == Some(143), || {
         format!("exit {:?}\n{}", status.code(), stderr.join("\n"))
@@ -427,6 +386,57 @@ fn sigtermed_run() -> Result<(), Failed> {
         format!("processes of the run remain: {left:?}")
     })?;
     nothing_of_finished_runs_left()
+}
+
+/// Waits until the run's fault is set (its images may be built first:
+/// minutes on a fresh clone), notes its published ports, sends SIGTERM and
+/// waits for the exit.
+fn sigterm_when_faulted(
+    child: &mut std::process::Child,
+    lines: &std::sync::mpsc::Receiver<String>,
+    owner: &str,
+) -> Result<(std::process::ExitStatus, Vec<u16>), Failed> {
+    let mut seen = Vec::new();
+    let mut wait_for = |text: &str, within: Duration| -> Result<(), Failed> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    seen.push(line);
+                    if found {
+                        return Ok(());
+                    }
+                }
+                Err(_) => {
+                    return Err(format!("no `{text}` in time; stderr:\n{}", seen.join("\n")).into());
+                }
+            }
+        }
+    };
+    wait_for("preflight passed", Duration::from_secs(1500))?;
+    wait_for("fault set", Duration::from_secs(30))?;
+    let containers = labelled("container", owner);
+    let ports = published_ports(&containers);
+    ensure(containers.len() >= 6 && ports.len() >= 6, || {
+        format!("containers {containers:?}, ports {ports:?}")
+    })?;
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    ensure(sent.success(), || "kill -TERM failed".into())?;
+    let signalled = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Ok((status, ports));
+        }
+        if signalled.elapsed() > Duration::from_secs(90) {
+            return Err("still running 90 s after SIGTERM".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The host ports `containers` publish.

@@ -509,6 +509,7 @@ fn injector_config_files_are_refused_at_the_bad_value() {
                 }
                 Ok(())
             })
+            .map_err(|e| e.to_string())
         })
         .expect("thread")
         .join()

@@ -419,7 +419,10 @@ pub struct LogNormalSpec {
 /// `max` (a [`MAX_DELAY`] or [`MAX_PERIOD`], named in the message).
 fn millis(field: &str, ms: f64, max: Duration) -> Result<Duration, FaultError> {
     if !ms.is_finite() || ms < 0.0 {
-        return Err(FaultError(format!("{field} must be >= 0 ms, got {ms}")));
+        return Err(FaultError(format!(
+            "{field} must be >= 0 ms, got {}",
+            shown(ms)
+        )));
     }
     let limit = max.as_secs_f64() * 1000.0;
     if ms > limit {
@@ -429,11 +432,21 @@ fn millis(field: &str, ms: f64, max: Duration) -> Result<Duration, FaultError> {
             "one hour"
         };
         return Err(FaultError(format!(
-            "{field} must be at most {limit} ms ({what}), got {ms}: the value is too long"
+            "{field} must be at most {limit} ms ({what}), got {}: the value is too long",
+            shown(ms)
         )));
     }
     Duration::try_from_secs_f64(ms / 1000.0)
         .map_err(|_| FaultError(format!("{field} = {ms} ms is too long")))
+}
+
+/// A number as a reader wrote it: `1.8e22`, not twenty-three digits.
+fn shown(x: f64) -> String {
+    if x.abs() >= 1e15 {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
 }
 
 fn ms(d: Duration) -> f64 {

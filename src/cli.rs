@@ -11,7 +11,9 @@ use crate::scenario::StackKind;
 /// protect it.
 ///
 /// Exit codes: 0 every check passed; 1 a check failed; 2 bad input or the
-/// stack could not be brought up; 130 interrupted.
+/// stack could not be brought up; 130 interrupted by Ctrl-C, 143 by
+/// SIGTERM, 129 by SIGHUP (the report is still written; a second signal
+/// quits at once).
 #[derive(Debug, Parser)]
 #[command(name = "faultline", version, propagate_version = true)]
 pub struct Cli {
@@ -92,6 +94,10 @@ pub enum Command {
         #[command(subcommand)]
         action: ImagesAction,
     },
+    /// Remove the Docker containers and networks that killed faultline runs
+    /// of this host and PID namespace left behind (every Docker run does
+    /// this first); runs of other hosts or CI jobs are left alone.
+    Sweep,
     /// Set a fault live on an injector of a running stack (docker compose
     /// up, a containers or compose run, any fault-injector).
     Inject {

@@ -96,36 +96,61 @@ async fn one(admin: Option<&str>) -> Result<AdminClient> {
 }
 
 /// A fault as JSON (`{"kind":"status","code":503,"rate":0.3}`) or in the
-/// scenario files' TOML (`kind = "status", code = 503, rate = 0.3`, braces
-/// optional).
+/// scenario files' TOML: an inline table with or without its braces
+/// (`kind = "status", code = 503, rate = 0.3`), or `key = value` lines.
+/// Values are read by the real parsers, so a comma, brace or `=` inside a
+/// string (`body = '{"code":1,"message":"x"}'`) is just a character.
 pub fn parse_fault(text: &str) -> Result<Fault> {
+    /// `fault = { ... }`: the shape a scenario file gives a fault.
+    #[derive(serde::Deserialize)]
+    struct Inline {
+        fault: Fault,
+    }
     let text = text.trim();
-    if text.starts_with('{')
-        && let Ok(fault) = serde_json::from_str::<Fault>(text)
-    {
+    let json = serde_json::from_str::<Fault>(text);
+    if let Ok(fault) = json {
         return Ok(fault);
     }
-    let inner = text
+    let braced = text.starts_with('{');
+    // An inline table: one line, as in a scenario's `fault = { ... }`.
+    let inline = if braced {
+        format!("fault = {text}")
+    } else {
+        format!("fault = {{ {text} }}")
+    };
+    let as_inline = toml::from_str::<Inline>(&inline).map(|w| w.fault);
+    if let Ok(fault) = as_inline {
+        return Ok(fault);
+    }
+    // `key = value` lines (several lines, or one key alone).
+    let as_document = toml::from_str::<Fault>(text);
+    if let Ok(fault) = as_document {
+        return Ok(fault);
+    }
+    // The reading the text was most likely meant for explains the problem.
+    let looks_json = text
         .strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-        .unwrap_or(text);
-    toml::from_str::<Fault>(&inner.replace(',', "\n")).or_else(|toml_error| {
-        serde_json::from_str::<Fault>(text).map_err(|json_error| {
-            anyhow::anyhow!(
-                "not a fault: {}; as JSON: {json_error}. Write e.g. 'kind = \"status\", code = 503, rate = 0.3' or '{{\"kind\":\"refuse\"}}'",
-                toml_error.message()
-            )
-        })
-    })
+        .is_some_and(|rest| rest.trim_start().starts_with(['"', '}']));
+    let why = match (looks_json, as_inline, as_document, json) {
+        (true, _, _, Err(e)) => format!("as JSON: {e}"),
+        (_, Err(e), _, _) if !text.contains('\n') => e.message().trim().to_string(),
+        (_, _, Err(e), _) => e.message().trim().to_string(),
+        _ => "unreadable".to_string(),
+    };
+    bail!(
+        "not a fault: {why}. Write e.g. 'kind = \"status\", code = 503, rate = 0.3' or '{{\"kind\":\"refuse\"}}'"
+    )
 }
 
 /// Sets `fault` on `injector`; returns the fault id.
 pub async fn inject(admin: Option<&str>, injector: &str, fault: Fault) -> Result<String> {
     let client = one(admin).await?;
-    client
-        .inject(injector, &fault)
-        .await
-        .with_context(|| format!("cannot set the fault on {injector}"))
+    client.inject(injector, &fault).await.with_context(|| {
+        format!(
+            "cannot set the fault on {injector} through the injectors' admin API at {}",
+            client.base()
+        )
+    })
 }
 
 /// Clears fault `id` of `injector`, or all its faults; returns how many.
@@ -176,7 +201,52 @@ mod tests {
             serde_json::to_value(&json).expect("json"),
             serde_json::to_value(&braced).expect("json")
         );
+        let lines = parse_fault("kind = \"status\"\ncode = 503\nrate = 0.3").expect("lines");
+        assert_eq!(
+            serde_json::to_value(&json).expect("json"),
+            serde_json::to_value(&lines).expect("json")
+        );
         let err = parse_fault("kind = \"explode\"").expect_err("unknown kind");
         assert!(err.to_string().contains("not a fault"), "{err}");
+        assert!(err.to_string().contains("explode"), "{err}");
+    }
+
+    #[test]
+    fn commas_braces_and_equals_inside_values_are_just_characters() {
+        let body = r#"{"code":1,"message":"x, y = {z}"}"#;
+        for text in [
+            format!("kind = \"status\", code = 503, body = '{body}'"),
+            format!("{{ kind = \"status\", code = 503, body = '{body}' }}"),
+            format!("kind = \"status\"\ncode = 503\nbody = '{body}'"),
+            serde_json::json!({"kind": "status", "code": 503, "body": body}).to_string(),
+        ] {
+            let fault = parse_fault(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let spec = fault_injectors::fault::FaultSpec::from(fault);
+            assert_eq!(spec.body.as_deref(), Some(body), "{text}");
+            assert_eq!(spec.code, Some(503), "{text}");
+        }
+        let path = parse_fault(r#"kind = "latency", fixed_ms = 5, path = "/api/v1/{id}/x""#)
+            .expect("a path with braces");
+        assert_eq!(
+            fault_injectors::fault::FaultSpec::from(path)
+                .path
+                .as_deref(),
+            Some("/api/v1/{id}/x")
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_explained_by_the_reading_it_was_meant_for() {
+        let toml = parse_fault(r#"kind = "status", code = 503, rate = 1.7"#).expect_err("rate");
+        assert!(
+            toml.to_string().contains("rate must be between 0 and 1"),
+            "{toml}"
+        );
+        let json = parse_fault(r#"{"kind":"status","code":503,"rate":1.7}"#).expect_err("rate");
+        assert!(json.to_string().contains("as JSON"), "{json}");
+        assert!(
+            json.to_string().contains("rate must be between 0 and 1"),
+            "{json}"
+        );
     }
 }

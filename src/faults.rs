@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::RunClock;
+use crate::platform::injector_name;
 use crate::scenario::{ContainerAction, FaultWindow};
 use crate::stack::Stack;
 
@@ -39,8 +40,10 @@ pub fn fault_id(window: usize, fault: &fault_injectors::Fault) -> String {
         .unwrap_or_else(|| format!("window-{window}"))
 }
 
-/// Applies the timeline; returns the events as they happened. Stops early
-/// (leaving faults as they are) when `cancel` fires.
+/// Applies the timeline; returns the events as they happened. When
+/// `cancel` fires (Ctrl-C, SIGTERM, SIGHUP) the timeline stops and every
+/// fault in force is cleared (a paused, stopped or disconnected container
+/// is given back), so what is torn down next is a stack without faults.
 pub async fn run(
     windows: Vec<FaultWindow>,
     stack: &Stack,
@@ -60,54 +63,88 @@ pub async fn run(
     // Clears before sets at the same instant, so back-to-back windows do not overlap.
     plan.sort_by_key(|(at, i, set)| (*at, *set, *i));
     let mut events = Vec::new();
+    // Windows set and not cleared yet.
+    let mut in_force = std::collections::BTreeSet::new();
     for (at, i, set) in plan {
         tokio::select! {
             _ = tokio::time::sleep_until(clock.at(at).into()) => {}
             _ = cancel.cancelled() => break,
         }
-        let w = &windows[i];
-        let applied = match (w.container, stack.docker()) {
-            (Some(action), Some(docker)) => {
-                let service = crate::stack::INTERNAL
-                    .iter()
-                    .find(|(d, _)| *d == w.injector)
-                    .map(|(_, s)| *s);
-                match service {
-                    Some(service) => match docker.act(service, action, set).await {
-                        Ok(()) => true,
-                        Err(e) => {
-                            tracing::error!("{e}");
-                            false
-                        }
-                    },
-                    None => false,
-                }
+        if apply(stack, &windows, i, set, clock, &mut events).await {
+            let restart = windows[i].container == Some(ContainerAction::Restart);
+            if set && !restart {
+                in_force.insert(i);
+            } else {
+                in_force.remove(&i);
             }
-            (Some(_), None) => false,
-            (None, _) => set_fault(stack, w, i, set).await,
-        };
-        if !applied {
-            continue;
         }
-        let t_s = clock.seconds(std::time::Instant::now());
-        let restart = w.container == Some(ContainerAction::Restart);
-        let actions: &[&str] = match (set, restart) {
-            (true, true) => &["set", "clear"],
-            (true, false) => &["set"],
-            (false, _) => &["clear"],
-        };
-        for action in actions {
-            events.push(FaultEvent {
-                t_s,
-                injector: w.injector,
-                window: i,
-                action: (*action).into(),
-                fault: w.fault.clone().into(),
-                container: w.container,
-            });
+    }
+    if cancel.is_cancelled() {
+        for i in in_force {
+            apply(stack, &windows, i, false, clock, &mut events).await;
         }
     }
     events
+}
+
+/// Sets or clears window `i` (a fault or a container action) and records
+/// the event; false when it could not be applied.
+async fn apply(
+    stack: &Stack,
+    windows: &[FaultWindow],
+    i: usize,
+    set: bool,
+    clock: RunClock,
+    events: &mut Vec<FaultEvent>,
+) -> bool {
+    let w = &windows[i];
+    let applied = match (w.container, stack.docker()) {
+        (Some(action), Some(docker)) => {
+            let service = crate::stack::INTERNAL
+                .iter()
+                .find(|(d, _)| *d == w.injector)
+                .map(|(_, s)| *s);
+            match service {
+                Some(service) => match docker.act(service, action, set).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        false
+                    }
+                },
+                None => false,
+            }
+        }
+        (Some(_), None) => false,
+        (None, _) => set_fault(stack, w, i, set).await,
+    };
+    if !applied {
+        return false;
+    }
+    let t_s = clock.seconds(std::time::Instant::now());
+    tracing::debug!(
+        injector = injector_name(w.injector),
+        window = i,
+        "fault {}",
+        if set { "set" } else { "cleared" }
+    );
+    let restart = w.container == Some(ContainerAction::Restart);
+    let actions: &[&str] = match (set, restart) {
+        (true, true) => &["set", "clear"],
+        (true, false) => &["set"],
+        (false, _) => &["clear"],
+    };
+    for action in actions {
+        events.push(FaultEvent {
+            t_s,
+            injector: w.injector,
+            window: i,
+            action: (*action).into(),
+            fault: w.fault.clone().into(),
+            container: w.container,
+        });
+    }
+    true
 }
 
 /// Sets or clears window `i`'s fault on its injector.

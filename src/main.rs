@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use clap::Parser;
 use faultline::cli::{Cli, Command};
@@ -20,8 +20,12 @@ const PASS: u8 = 0;
 const FAIL: u8 = 1;
 /// Bad input, or the stack could not be brought up.
 const BAD: u8 = 2;
-/// Interrupted (Ctrl-C).
+/// Interrupted by Ctrl-C (SIGINT): 128 + 2, as a shell reports it.
 const INTERRUPTED: u8 = 130;
+/// Interrupted by SIGHUP (a closed terminal): 128 + 1.
+const HUNG_UP: u8 = 129;
+/// Interrupted by SIGTERM (CI cancelling a job): 128 + 15.
+const TERMINATED: u8 = 143;
 
 /// The commands that talk to Docker or a running stack.
 fn live(command: Command) -> u8 {
@@ -43,6 +47,18 @@ fn live(command: Command) -> u8 {
                         image.size as f64 / 1e6
                     );
                 }
+            }
+            Command::Sweep => {
+                let docker = faultline::stack::docker::connect().await?;
+                let swept = faultline::stack::docker::sweep::sweep(&docker).await;
+                for removed in &swept.removed {
+                    println!("removed {removed}");
+                }
+                println!(
+                    "{} removed; {} left alone (runs of other hosts, boots or PID namespaces, whose owners cannot be judged from here)",
+                    swept.removed.len(),
+                    swept.foreign
+                );
             }
             Command::Inject {
                 injector,
@@ -126,6 +142,7 @@ fn main() -> ExitCode {
         } => compare(&run, baseline.as_deref(), &max_regression),
         Command::Report { run } => rerender(&run),
         Command::Images { .. }
+        | Command::Sweep
         | Command::Inject { .. }
         | Command::Clear { .. }
         | Command::Status { .. } => live(cli.command),
@@ -256,7 +273,7 @@ async fn run_all(
         }
     }
     let cancel = CancellationToken::new();
-    interrupt_on_ctrl_c(cancel.clone());
+    interrupt_on_signals(cancel.clone());
     let options = RunOptions {
         out: out.clone(),
         quiet,
@@ -284,7 +301,7 @@ async fn run_all(
                 }
                 print!("{}", summary::render(&outcome.report, &outcome.dir));
                 let this = if outcome.report.interrupted {
-                    INTERRUPTED
+                    interrupted_code()
                 } else if outcome.report.passed() {
                     PASS
                 } else {
@@ -302,6 +319,10 @@ async fn run_all(
                 code = worst(code, BAD);
             }
         }
+    }
+    if FIRST_SIGNAL.load(Ordering::SeqCst) != 0 {
+        // A signalled process says so, even if its last run had ended.
+        code = worst(code, interrupted_code());
     }
     if index.len() > 1 {
         println!("suite:");
@@ -428,7 +449,7 @@ fn rerender(run: &std::path::Path) -> u8 {
 /// Interrupted beats bad input beats a failed check beats a pass.
 fn worst(a: u8, b: u8) -> u8 {
     let rank = |c: u8| match c {
-        INTERRUPTED => 3,
+        INTERRUPTED | HUNG_UP | TERMINATED => 3,
         BAD => 2,
         FAIL => 1,
         _ => 0,
@@ -436,23 +457,110 @@ fn worst(a: u8, b: u8) -> u8 {
     if rank(b) > rank(a) { b } else { a }
 }
 
-/// First Ctrl-C: stop the load, tear down, report what was seen. Second:
-/// exit at once (everything runs in this process, so it all goes with it).
-fn interrupt_on_ctrl_c(cancel: CancellationToken) {
-    static SEEN: AtomicBool = AtomicBool::new(false);
-    let installed = ctrlc::set_handler(move || {
-        if SEEN.swap(true, Ordering::SeqCst) {
-            std::process::exit(i32::from(INTERRUPTED));
+/// The signals that interrupt a run, each with its exit code.
+#[derive(Clone, Copy)]
+enum Interrupt {
+    /// Ctrl-C.
+    Int,
+    /// CI cancelling a job, `kill`, a container stop.
+    Term,
+    /// The terminal went away.
+    Hup,
+}
+
+impl Interrupt {
+    fn code(self) -> u8 {
+        match self {
+            Self::Int => INTERRUPTED,
+            Self::Term => TERMINATED,
+            Self::Hup => HUNG_UP,
         }
-        eprintln!(
-            "faultline: interrupted; stopping the load and tearing down (Ctrl-C again to quit now)"
-        );
-        cancel.cancel();
-        goose::trigger_killswitch("interrupted");
-    });
-    if let Err(e) = installed {
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Int => "SIGINT",
+            Self::Term => "SIGTERM",
+            Self::Hup => "SIGHUP",
+        }
+    }
+}
+
+/// Exit code of the first signal received (0: none yet).
+static FIRST_SIGNAL: AtomicU8 = AtomicU8::new(0);
+
+/// The exit code of an interrupted run: that of the signal that stopped it.
+fn interrupted_code() -> u8 {
+    match FIRST_SIGNAL.load(Ordering::SeqCst) {
+        0 => INTERRUPTED,
+        code => code,
+    }
+}
+
+/// First signal: stop the load, clear the faults, tear down, report what
+/// was seen. Second: exit at once (everything runs in this process or in
+/// containers a later run's sweep removes).
+fn interrupted(signal: Interrupt, cancel: &CancellationToken) {
+    if FIRST_SIGNAL
+        .compare_exchange(0, signal.code(), Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        eprintln!("faultline: {} again: quitting now", signal.name());
+        std::process::exit(i32::from(signal.code()));
+    }
+    faultline::run::interrupted_by(signal.name());
+    eprintln!(
+        "faultline: interrupted ({}); stopping the load and tearing down (send it again to quit now)",
+        signal.name()
+    );
+    cancel.cancel();
+    goose::trigger_killswitch("interrupted");
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP all interrupt a run the same way; only the
+/// exit code tells them apart.
+fn interrupt_on_signals(cancel: CancellationToken) {
+    // Ctrl-C through `ctrlc`: goose installs its own handler through it at
+    // every start, which fails (harmlessly) once this one holds the slot.
+    let on_int = cancel.clone();
+    if let Err(e) = ctrlc::set_handler(move || interrupted(Interrupt::Int, &on_int)) {
         eprintln!(
             "faultline: cannot catch Ctrl-C ({e}); an interrupt will end the process without a report"
+        );
+    }
+    // SIGTERM and SIGHUP on a thread of their own, so a busy runtime never
+    // delays them. They are registered here, before the run starts.
+    let listening = (|| {
+        use tokio::signal::unix::{SignalKind, signal};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let (mut term, mut hup) = {
+            let _inside = runtime.enter();
+            (
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::hangup())?,
+            )
+        };
+        std::thread::Builder::new()
+            .name("faultline-signals".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    loop {
+                        let signal = tokio::select! {
+                            Some(()) = term.recv() => Interrupt::Term,
+                            Some(()) = hup.recv() => Interrupt::Hup,
+                            else => return,
+                        };
+                        interrupted(signal, &cancel);
+                    }
+                });
+            })?;
+        Ok::<_, std::io::Error>(())
+    })();
+    if let Err(e) = listening {
+        eprintln!(
+            "faultline: cannot catch SIGTERM and SIGHUP ({e}); they will end the process without a report"
         );
     }
 }

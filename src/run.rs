@@ -27,6 +27,16 @@ use crate::verdict;
 /// goose user is up before the schedule begins.
 const LEAD: Duration = Duration::from_millis(500);
 
+/// The signal that interrupted this process's runs: signals are
+/// process-wide, so the record is too (set by the binary's handler).
+static INTERRUPTED_BY: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Records that `signal` (`SIGINT`, `SIGTERM`, `SIGHUP`) interrupted the
+/// runs; a report of an interrupted run names it. The first call counts.
+pub fn interrupted_by(signal: &'static str) {
+    let _ = INTERRUPTED_BY.set(signal);
+}
+
 /// How a run is carried out.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -94,7 +104,12 @@ async fn run_in(
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let stack = Stack::start(scenario, dir).await?;
-    tracing::debug!(scenario = %scenario.name, "stack up");
+    tracing::debug!(
+        scenario = %scenario.name,
+        services = %stack.services.values().cloned().collect::<Vec<_>>().join(" "),
+        injectors = %stack.injectors.iter().map(|i| i.url()).collect::<Vec<_>>().join(" "),
+        "stack up"
+    );
     let caller = Arc::new(Caller::new(
         scenario.merchant.clone(),
         run_tag(scenario.seed),
@@ -226,7 +241,10 @@ async fn run_in(
     };
     tracing::debug!("observations collected");
     let analysis = verdict::evaluate(scenario, &obs);
-    let report = Report::new(scenario, &obs, &analysis, started_at, cancel.is_cancelled());
+    let mut report = Report::new(scenario, &obs, &analysis, started_at, cancel.is_cancelled());
+    if report.interrupted {
+        report.interrupted_by = INTERRUPTED_BY.get().map(|s| s.to_string());
+    }
     stack.shutdown().await;
     tracing::debug!("stack down");
     report

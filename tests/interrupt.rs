@@ -1,21 +1,19 @@
-//! Ctrl-C: the load stops at once, the stack is torn down, the report is
-//! still written (marked interrupted) and the exit code is 130.
+//! Ctrl-C, SIGTERM and SIGHUP: the load stops at once, the faults are
+//! cleared, the stack is torn down, the report is still written (marked
+//! interrupted, the signal named) and the exit code is 128 + the signal
+//! (130, 143, 129). A second signal quits at once. Nothing is left: no
+//! process, no listening port.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const FAULTLINE: &str = env!("CARGO_BIN_EXE_faultline");
 
-#[test]
-fn an_interrupted_run_stops_promptly_reports_and_exits_130() {
-    let dir = std::env::temp_dir().join(format!("faultline-interrupt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("folder");
-    let scenario = dir.join("long.toml");
-    std::fs::write(
-        &scenario,
-        r#"duration = "60s"
+/// A 60 s run with a fault in force from 1 s: stopping early is visible.
+const LONG: &str = r#"duration = "60s"
 [stack]
 time_scale = 0.01
 [load]
@@ -31,68 +29,255 @@ fault = { kind = "status", code = 503 }
 [[checks]]
 kind = "breaker_opens"
 downstream = "order-service"
-"#,
-    )
-    .expect("scenario");
-    let mut child = Command::new(FAULTLINE)
-        .args(["run", "--out"])
-        .arg(dir.join("reports"))
-        .arg(&scenario)
-        .env("FAULTLINE_LOG", "faultline=debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("faultline starts");
-    // Wait until the load is running (preflight passed), then interrupt.
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut lines = stderr.lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for line in lines.by_ref() {
-        if line.expect("stderr line").contains("preflight passed") {
-            break;
+"#;
+
+/// A run under heavier payment load with an integrity check: after the
+/// load stops, every acknowledged payment is looked up, which keeps the
+/// teardown busy long enough for a second signal to land in it. The fault
+/// (on a downstream payments do not call) marks 2 s of load.
+const BUSY: &str = r#"duration = "60s"
+[stack]
+time_scale = 0.01
+[load]
+window = "100ms"
+[[load.journeys]]
+kind = "payment"
+rate = 400
+[[faults]]
+injector = "analytics-service"
+from = "2s"
+fault = { kind = "latency", fixed_ms = 1 }
+[[checks]]
+kind = "integrity"
+journey = "payment"
+"#;
+
+/// A running `faultline run` and what it has said so far.
+struct Running {
+    child: Child,
+    dir: PathBuf,
+    /// stderr lines, read on a thread so the pipe never fills.
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    /// Starts `toml` in a fresh folder named after `test`.
+    fn start(test: &str, toml: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("faultline-interrupt-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("folder");
+        let scenario = dir.join("scenario.toml");
+        std::fs::write(&scenario, toml).expect("scenario");
+        let mut child = Command::new(FAULTLINE)
+            .args(["run", "--quiet", "--out"])
+            .arg(dir.join("reports"))
+            .arg(&scenario)
+            .env("FAULTLINE_LOG", "faultline=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("faultline starts");
+        let stderr: Lines<BufReader<ChildStderr>> =
+            BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            dir,
+            lines,
+            seen: Vec::new(),
         }
-        assert!(Instant::now() < deadline, "the run never started its load");
     }
-    std::thread::sleep(Duration::from_millis(1500));
-    let interrupted_at = Instant::now();
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
+
+    /// Waits (up to `within`) for a stderr line containing `text`.
+    fn wait_for(&mut self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no `{text}` within {within:?}; stderr so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
         }
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the exit; returns its code, how long it took and all of
+    /// stderr.
+    fn exit(mut self, within: Duration) -> (Option<i32>, Duration, String, PathBuf) {
+        let since = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if since.elapsed() > within {
+                let _ = self.child.kill();
+                panic!(
+                    "still running {within:?} after the signal; stderr:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let took = since.elapsed();
+        // The pipe closes with the process: the rest of stderr is there.
+        self.seen.extend(self.lines.iter());
+        (status.code(), took, self.seen.join("\n"), self.dir)
+    }
+}
+
+/// The `host:port` of every URL in the `stack up` debug line.
+fn ports_of(stack_up: &str) -> Vec<String> {
+    stack_up
+        .split_whitespace()
+        .filter_map(|w| w.split("http://").nth(1))
+        .map(|a| a.trim_matches(|c: char| c == '"' || c == ',').to_string())
+        .collect()
+}
+
+/// Nothing of the run is left: no port it listened on still accepts, no
+/// process mentions its folder.
+fn nothing_left(ports: &[String], dir: &Path) {
+    assert!(ports.len() >= 5, "too few ports seen: {ports:?}");
+    for port in ports {
         assert!(
-            interrupted_at.elapsed() < Duration::from_secs(15),
-            "still running 15 s after Ctrl-C"
+            std::net::TcpStream::connect_timeout(
+                &port.parse().expect("host:port"),
+                Duration::from_secs(1)
+            )
+            .is_err(),
+            "{port} still accepts connections"
         );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stopped_in = interrupted_at.elapsed();
-    let messages = drain.join().expect("stderr").join("\n");
-    assert_eq!(status.code(), Some(130), "{messages}");
-    assert!(
-        stopped_in < Duration::from_secs(5),
-        "took {stopped_in:?} to stop a 60 s run"
-    );
-    assert!(messages.contains("interrupted"), "{messages}");
+    }
+    let dir = dir.display().to_string();
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&dir) {
+            left.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    assert!(left.is_empty(), "processes of the run remain: {left:?}");
+}
+
+/// The run folder's report.json and junit.xml.
+fn report(dir: &Path) -> (serde_json::Value, String) {
     let run = std::fs::read_dir(dir.join("reports"))
         .expect("reports")
         .flatten()
         .map(|e| e.path())
         .find(|p| p.is_dir())
         .expect("a run folder");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("report"))
-            .expect("json");
-    assert_eq!(report["interrupted"], true);
-    assert_eq!(report["verdict"], "fail");
+    let report = serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("report"))
+        .expect("json");
     let junit = std::fs::read_to_string(run.join("junit.xml")).expect("junit");
+    (report, junit)
+}
+
+/// Interrupts a long run with `signal` while its fault is in force; checks
+/// the exit code, the report, that the fault was cleared and that nothing
+/// is left.
+fn interrupted_by(signal: &str, code: i32) {
+    let mut run = Running::start(&signal.to_lowercase(), LONG);
+    let ports = ports_of(&run.wait_for("stack up", Duration::from_secs(60)));
+    run.wait_for("preflight passed", Duration::from_secs(60));
+    run.wait_for("fault set", Duration::from_secs(30));
+    run.signal(signal);
+    let (status, took, stderr, dir) = run.exit(Duration::from_secs(15));
+    assert_eq!(status, Some(code), "{stderr}");
     assert!(
-        junit.contains("run-completed"),
+        took < Duration::from_secs(5),
+        "took {took:?} to stop a 60 s run"
+    );
+    assert!(
+        stderr.contains(&format!("interrupted (SIG{signal})")),
+        "{stderr}"
+    );
+    let (report, junit) = report(&dir);
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["interrupted_by"], format!("SIG{signal}"));
+    assert_eq!(report["verdict"], "fail");
+    // The fault was cleared when the signal came, long before its `until`.
+    let actions: Vec<(&str, f64)> = report["faults"]
+        .as_array()
+        .expect("fault timeline")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default(),
+                e["t_s"].as_f64().unwrap_or(f64::MAX),
+            )
+        })
+        .collect();
+    assert!(
+        matches!(actions.as_slice(), [("set", _), ("clear", t)] if *t < 40.0),
+        "{actions:?}"
+    );
+    assert!(
+        junit.contains("run-completed") && junit.contains(&format!("SIG{signal}")),
         "the interruption is not in junit.xml"
     );
+    nothing_left(&ports, &dir);
+}
+
+#[test]
+fn a_second_signal_quits_at_once() {
+    let mut run = Running::start("twice", BUSY);
+    let ports = ports_of(&run.wait_for("stack up", Duration::from_secs(60)));
+    run.wait_for("preflight passed", Duration::from_secs(60));
+    // 2 s of load: enough acknowledged payments that looking them all up
+    // takes a while.
+    run.wait_for("fault set", Duration::from_secs(30));
+    run.signal("TERM");
+    run.wait_for("interrupted (SIGTERM)", Duration::from_secs(10));
+    run.signal("HUP");
+    let (status, took, stderr, dir) = run.exit(Duration::from_secs(10));
+    assert_eq!(status, Some(129), "{stderr}");
+    assert!(stderr.contains("SIGHUP again: quitting now"), "{stderr}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // It quit before the report: a second signal does not wait for it.
+    let reports: Vec<PathBuf> = std::fs::read_dir(dir.join("reports"))
+        .map(|d| d.flatten().map(|e| e.path().join("report.json")).collect())
+        .unwrap_or_default();
+    assert!(reports.iter().all(|r| !r.exists()), "{reports:?}");
+    nothing_left(&ports, &dir);
+}
+
+#[test]
+fn ctrl_c_stops_promptly_reports_and_exits_130() {
+    interrupted_by("INT", 130);
+}
+
+#[test]
+fn sigterm_stops_promptly_reports_and_exits_143() {
+    interrupted_by("TERM", 143);
+}
+
+#[test]
+fn sighup_stops_promptly_reports_and_exits_129() {
+    interrupted_by("HUP", 129);
 }

@@ -15,8 +15,10 @@
 //! | GET | `/injectors/{name}/changes` | | fault changes with times |
 //! | GET | `/injectors/{name}/clock` | | `{"now_s": ...}` on the injector's clock |
 //!
-//! Bad input (unknown injector, malformed JSON, an invalid fault) is answered
-//! 400 with `{"error": "..."}` and changes nothing.
+//! Bad input (unknown injector, malformed JSON, an invalid fault, a value
+//! beyond its bound — see [`crate::fault`]) is answered 400 with
+//! `{"error": "..."}` naming the field (or its line and column) and changes
+//! nothing.
 
 use std::net::SocketAddr;
 
@@ -137,11 +139,52 @@ fn find<'a>(set: &'a InjectorSet, name: &str) -> Result<&'a Injector, ApiError> 
     })
 }
 
-/// Parses a JSON body with serde's message (which names the field, line and
-/// column) instead of axum's generic rejection.
+/// Parses a JSON body with serde's message (line and column; a fault's own
+/// checks name the field) instead of axum's generic rejection. Where the
+/// message does not name the field (a wrong type, a number out of range),
+/// the key written just before the error is added.
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid fault: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        let field = (e.line() > 0)
+            .then(|| key_before(body, e.line(), e.column()))
+            .flatten()
+            .filter(|key| !e.to_string().contains(key.as_str()))
+            .map_or(String::new(), |key| format!(" (field `{key}`)"));
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("invalid fault: {e}{field}"),
+        )
+    })
+}
+
+/// The last JSON object key (`"name":`) written before `line`:`column`
+/// (1-based, as serde_json counts) of `body`.
+fn key_before(body: &[u8], line: usize, column: usize) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            offset += column.min(l.len());
+            break;
+        }
+        offset += l.len();
+    }
+    let before = text.get(..offset.min(text.len()))?;
+    // Scan back for `"key"` followed by `:`.
+    let mut rest = before;
+    while let Some(colon) = rest.rfind(':') {
+        let head = rest[..colon].trim_end();
+        if let Some(stripped) = head.strip_suffix('"')
+            && let Some(open) = stripped.rfind('"')
+        {
+            let key = &stripped[open + 1..];
+            if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Some(key.to_string());
+            }
+        }
+        rest = &rest[..colon];
+    }
+    None
 }
 
 fn ok(value: impl serde::Serialize) -> ApiResult {

@@ -131,8 +131,90 @@ impl FileConfig {
                 return Err(ConfigError::BothBackends(injector.name.clone()));
             }
         }
+        let settings = observe_bounds(&config.observe).into_iter().chain(
+            config
+                .rotate_every
+                .map(|n| ("rotate_every", n, ROTATE_EVERY)),
+        );
+        for (key, value, range) in settings {
+            if !range.contains(&value) {
+                let (line, column) = key_at(text, key);
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: out_of_range(key, value, &range),
+                });
+            }
+        }
         Ok(config)
     }
+
+    /// Checks the observation settings after command-line flags changed
+    /// them (`--bucket-ms`, `--bucket-capacity`).
+    pub fn check_flags(&self) -> Result<(), ConfigError> {
+        for (key, value, range) in observe_bounds(&self.observe) {
+            if !range.contains(&value) {
+                let flag = match key {
+                    "bucket_ms" => "--bucket-ms",
+                    "bucket_capacity" => "--bucket-capacity",
+                    _ => "observe",
+                };
+                return Err(ConfigError::Flag {
+                    flag,
+                    value: value.to_string(),
+                    message: out_of_range(key, value, &range),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Arrival bucket width, ms: 1 ms to 1 hour.
+pub const BUCKET_MS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
+/// Arrival buckets kept per injector (each a few bytes per route).
+pub const BUCKET_CAPACITY: std::ops::RangeInclusive<u64> = 1..=10_000_000;
+/// How long ids are remembered for duplicate detection, s: up to a day.
+pub const ID_WINDOW_S: std::ops::RangeInclusive<u64> = 1..=86_400;
+/// Distinct routes tracked per injector.
+pub const MAX_ROUTES: std::ops::RangeInclusive<u64> = 1..=10_000;
+/// Requests between two rotations of the wiremock server behind overrides.
+pub const ROTATE_EVERY: std::ops::RangeInclusive<u64> = 1..=1_000_000_000;
+
+/// Every bounded observation setting with its value and range.
+fn observe_bounds(o: &ObserveConfig) -> [(&'static str, u64, std::ops::RangeInclusive<u64>); 4] {
+    let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    [
+        ("bucket_ms", o.bucket_ms, BUCKET_MS),
+        ("bucket_capacity", wide(o.bucket_capacity), BUCKET_CAPACITY),
+        ("id_window_s", o.id_window_s, ID_WINDOW_S),
+        ("max_routes", wide(o.max_routes), MAX_ROUTES),
+    ]
+}
+
+fn out_of_range(key: &str, value: u64, range: &std::ops::RangeInclusive<u64>) -> String {
+    format!(
+        "{key} must be between {} and {}, got {value}",
+        range.start(),
+        range.end()
+    )
+}
+
+/// Line and column of the first `key = ...` of `text` (1:1 if absent).
+fn key_at(text: &str, key: &str) -> (usize, usize) {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return line_col(text, offset + (line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    (1, 1)
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -252,6 +334,44 @@ upstream = "http://127.0.0.1:40006"
         assert_eq!(f.upstream.as_deref(), Some("http://127.0.0.1:2"));
         assert!(InjectorConfig::from_stand_in_flag("nope").is_err());
         assert!(InjectorConfig::from_front_flag("a@1.2.3.4:5").is_err());
+    }
+
+    #[test]
+    fn settings_beyond_their_bounds_are_located() {
+        for (text, at, words) in [
+            (
+                "[observe]\nbucket_ms = 0\n",
+                "f.toml:2:1:",
+                "bucket_ms must be between 1 and 3600000, got 0",
+            ),
+            (
+                "seed = 1\n[observe]\n  bucket_capacity = 18446744073709551615\n",
+                "f.toml:3:3:",
+                "bucket_capacity must be between 1 and 10000000",
+            ),
+            (
+                "rotate_every = 0\n",
+                "f.toml:1:1:",
+                "rotate_every must be between 1 and",
+            ),
+            (
+                "[observe]\nmax_routes = 99999\n",
+                "f.toml:2:1:",
+                "max_routes must be between 1 and 10000",
+            ),
+        ] {
+            let msg = FileConfig::parse(Path::new("f.toml"), text)
+                .expect_err(text)
+                .to_string();
+            assert!(msg.starts_with(at) && msg.contains(words), "{text}: {msg}");
+        }
+        let mut config = FileConfig::parse(Path::new("f.toml"), "").expect("empty is fine");
+        config.observe.bucket_ms = 0;
+        let msg = config.check_flags().expect_err("--bucket-ms 0").to_string();
+        assert!(
+            msg.starts_with("--bucket-ms `0`: bucket_ms must be between"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -209,7 +209,10 @@ pub fn load(dir: &Path) -> Result<(Report, Summary), String> {
     Ok((report, summary))
 }
 
-/// Parses `10%` or `0.1`.
+/// The largest regression threshold: 100 (10000 %).
+pub const MAX_THRESHOLD: f64 = 100.0;
+
+/// Reads `--max-regression`: `10%` or `0.1`, from 0 to [`MAX_THRESHOLD`].
 pub fn parse_threshold(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let value = match t.strip_suffix('%') {
@@ -217,9 +220,9 @@ pub fn parse_threshold(text: &str) -> Result<f64, String> {
         None => t.parse::<f64>(),
     };
     match value {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if v.is_finite() && (0.0..=MAX_THRESHOLD).contains(&v) => Ok(v),
         _ => Err(format!(
-            "`{text}` is not a threshold; write e.g. 10% or 0.1"
+            "`{text}` is not a threshold between 0% and 10000%; write e.g. 10% or 0.1"
         )),
     }
 }

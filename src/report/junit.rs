@@ -35,7 +35,12 @@ pub(super) fn render(report: &Report, elapsed_s: f64) -> std::io::Result<String>
     }
     if report.interrupted {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-        status.set_message("the run was interrupted before the end of its timeline");
+        status.set_message(match &report.interrupted_by {
+            Some(signal) => {
+                format!("the run was interrupted ({signal}) before the end of its timeline")
+            }
+            None => "the run was interrupted before the end of its timeline".to_string(),
+        });
         let mut case = TestCase::new("run-completed", status);
         case.set_classname(format!("faultline.{}", report.scenario));
         suite.add_test_case(case);

@@ -177,8 +177,11 @@ pub struct Report {
     pub duration_s: f64,
     /// `pass` or `fail`.
     pub verdict: String,
-    /// True when the run was cut short (Ctrl-C).
+    /// True when the run was cut short (Ctrl-C, SIGTERM, SIGHUP).
     pub interrupted: bool,
+    /// The signal that cut it short (`SIGINT`, `SIGTERM`, `SIGHUP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<String>,
     /// Every check.
     pub checks: Vec<CheckResult>,
     /// The phases.
@@ -232,6 +235,7 @@ impl Report {
             duration_s: scenario.duration.as_secs_f64(),
             verdict: if passed { "pass" } else { "fail" }.into(),
             interrupted,
+            interrupted_by: None,
             checks: analysis.checks.clone(),
             phases: scenario
                 .phases

@@ -1,4 +1,8 @@
 //! Durations as scenario files write them: `"30s"`, `"250ms"`, `"1m30s"`.
+//!
+//! Every duration a scenario can write is at most [`MAX_DURATION`] (30
+//! days): beyond it the file is refused at the value, so no timing the run
+//! adds up or waits for can overflow a clock.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -7,7 +11,10 @@ use std::time::Duration;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A duration read from a string with a unit.
+/// The longest duration a scenario file may write: 30 days.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
+
+/// A duration read from a string with a unit, at most [`MAX_DURATION`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Dur(pub Duration);
 
@@ -22,11 +29,17 @@ impl<'de> Deserialize<'de> for Dur {
             }
 
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Dur, E> {
-                humantime::parse_duration(s.trim()).map(Dur).map_err(|e| {
+                let d = humantime::parse_duration(s.trim()).map_err(|e| {
                     E::custom(format!(
                         r#"`{s}` is not a duration ({e}); write e.g. "30s", "250ms" or "1m30s""#
                     ))
-                })
+                })?;
+                if d > MAX_DURATION {
+                    return Err(E::custom(format!(
+                        r#"`{s}` is too long: a duration is at most 30 days ("30d")"#
+                    )));
+                }
+                Ok(Dur(d))
             }
         }
         deserializer.deserialize_str(Visitor)
@@ -53,7 +66,7 @@ impl JsonSchema for Dur {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "description": "A duration with a unit: \"30s\", \"250ms\", \"1m30s\".",
+            "description": "A duration with a unit: \"30s\", \"250ms\", \"1m30s\"; at most 30 days.",
             "pattern": r"^\s*\d+(\.\d+)?\s*[A-Za-zµ]+(\s*\d+(\.\d+)?\s*[A-Za-zµ]+)*\s*$"
         })
     }
@@ -85,5 +98,22 @@ mod tests {
             err.is_some_and(|m| m.contains("a duration with a unit")),
             "numbers need a unit"
         );
+    }
+
+    #[test]
+    fn durations_are_bounded_at_30_days() {
+        let w: W = toml::from_str(r#"d = "30d""#).expect("the bound itself");
+        assert_eq!(w.d.0, MAX_DURATION);
+        for long in ["30d 1s", "1000000h", "584942417355y"] {
+            let err = toml::from_str::<W>(&format!("d = \"{long}\""))
+                .err()
+                .map(|e| e.message().to_string());
+            assert!(
+                err.as_deref().is_some_and(
+                    |m| m.contains("at most 30 days") || m.contains("is not a duration")
+                ),
+                "{long}: {err:?}"
+            );
+        }
     }
 }

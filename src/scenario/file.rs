@@ -111,9 +111,9 @@ pub struct StackFile {
     #[schemars(with = "Option<StackKind>")]
     pub kind: Option<Spanned<StackKind>>,
     /// Embedded: multiplies every client timing of the reference stack
-    /// (0.01 turns 30 s into 300 ms).
+    /// (0.01 turns 30 s into 300 ms), between 0.001 and 100.
     #[serde(default)]
-    #[schemars(with = "Option<f64>", extend("exclusiveMinimum" = 0))]
+    #[schemars(with = "Option<f64>", extend("minimum" = 0.001, "maximum" = 100))]
     pub time_scale: Option<Spanned<f64>>,
     /// Embedded: defect switches per service, in the reference stack's
     /// `DEFECTS` syntax, e.g. `payment-gateway = "no_breaker@order"`.
@@ -169,9 +169,9 @@ pub struct ClientFile {
     #[serde(default)]
     #[schemars(with = "Option<BreakerName>")]
     pub breaker: Option<Spanned<String>>,
-    /// Half-open admission limit (3).
+    /// Half-open admission limit (3), 1 to 10000.
     #[serde(default)]
-    #[schemars(with = "Option<u32>", extend("minimum" = 1))]
+    #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = 10000))]
     pub max_requests: Option<Spanned<u32>>,
     /// Closed-state count reset period (60s).
     #[serde(default)]
@@ -180,16 +180,17 @@ pub struct ClientFile {
     #[serde(default)]
     #[schemars(with = "Option<Dur>")]
     pub open_timeout: Option<Spanned<Dur>>,
-    /// ReadyToTrip minimum requests (5).
+    /// ReadyToTrip minimum requests (5), at most 1000000.
     #[serde(default)]
-    pub min_requests: Option<u32>,
+    #[schemars(with = "Option<u32>", extend("maximum" = 1000000))]
+    pub min_requests: Option<Spanned<u32>>,
     /// ReadyToTrip minimum failure share, in (0, 1] (0.6).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub failure_ratio: Option<Spanned<f64>>,
-    /// Attempts per call, first included (4).
+    /// Attempts per call, first included (4), 1 to 100.
     #[serde(default)]
-    #[schemars(with = "Option<u32>", extend("minimum" = 1))]
+    #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = 100))]
     pub max_attempts: Option<Spanned<u32>>,
     /// Retry delay base (1s): sleeps 1×, 2×, 3×.
     #[serde(default)]
@@ -351,17 +352,17 @@ pub struct JourneyFile {
     /// What the users do.
     #[schemars(with = "JourneyKind")]
     pub kind: Spanned<JourneyKind>,
-    /// Open model: requests per second.
+    /// Open model: requests per second, at most 100000.
     #[serde(default)]
-    #[schemars(with = "Option<f64>", extend("exclusiveMinimum" = 0))]
+    #[schemars(with = "Option<f64>", extend("exclusiveMinimum" = 0, "maximum" = 100000))]
     pub rate: Option<Spanned<f64>>,
     /// Open model: rate over time, linear between steps.
     #[serde(default)]
     #[schemars(with = "Option<Vec<RampStepFile>>")]
     pub ramp: Option<Vec<Spanned<RampStepFile>>>,
-    /// Closed model: concurrent users.
+    /// Closed model: concurrent users, 1 to 10000.
     #[serde(default)]
-    #[schemars(with = "Option<u32>", extend("minimum" = 1))]
+    #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = 10000))]
     pub users: Option<Spanned<u32>>,
     /// Closed model: pause between a user's requests.
     #[serde(default)]
@@ -388,7 +389,8 @@ pub struct JourneyFile {
 pub struct RampStepFile {
     /// When the rate is reached.
     pub at: Dur,
-    /// Requests per second at that moment.
+    /// Requests per second at that moment, 0 to 100000.
+    #[schemars(extend("minimum" = 0, "maximum" = 100000))]
     pub rate: f64,
 }
 
@@ -529,9 +531,10 @@ pub struct CheckFile {
     #[serde(default)]
     #[schemars(with = "Option<Dur>")]
     pub within: Option<Spanned<Dur>>,
-    /// half_open_probes: most calls let through per probe (default 3).
+    /// half_open_probes: most calls let through per probe (default 3), 1 to
+    /// 10000.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = 10000))]
     pub max_probes: Option<Spanned<u32>>,
     /// half_open_probes: open timeout between probes.
     #[serde(default)]
@@ -545,9 +548,10 @@ pub struct CheckFile {
     #[serde(default)]
     #[schemars(with = "Option<Dur>")]
     pub window: Option<Spanned<Dur>>,
-    /// recovers_within: windows in a row that must look like baseline.
+    /// recovers_within: windows in a row that must look like baseline, 1 to
+    /// 10000.
     #[serde(default)]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = 10000))]
     pub hold: Option<Spanned<u32>>,
     /// Success rate may fall this much (0.02 = 2 points) below baseline.
     #[serde(default)]

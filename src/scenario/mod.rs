@@ -19,7 +19,7 @@ use std::time::Duration;
 use fault_injectors::Fault;
 use reference_stack::{ClientSettings, Defects, Downstream, ServiceKind, SignatureVersion};
 
-pub use duration::Dur;
+pub use duration::{Dur, MAX_DURATION};
 pub use error::{ScenarioError, ScenarioErrors};
 pub use file::{AmplificationPer, CheckKind, ContainerAction, Model, Percentile, StackKind};
 

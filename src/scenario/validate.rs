@@ -113,6 +113,26 @@ const DEFAULT_OPEN_WITHIN: Duration = Duration::from_secs(60);
 /// The mission's recovery goal.
 const DEFAULT_RECOVERY: Duration = Duration::from_secs(30);
 
+// Bounds of what a user can write (durations: `MAX_DURATION`, 30 days, when
+// they are read). Beyond them a file is refused at the value, so nothing a
+// run adds up, multiplies or waits for can overflow.
+/// `time_scale`: from 0.001 (30 s → 30 ms) to 100.
+const TIME_SCALE: std::ops::RangeInclusive<f64> = 0.001..=100.0;
+/// Requests/s of a journey's `rate` or a ramp step.
+const MAX_RATE: f64 = 100_000.0;
+/// Closed-model users of one journey.
+const MAX_USERS: u32 = 10_000;
+/// A client's attempts per call (the platform's: 4).
+const MAX_ATTEMPTS: u32 = 100;
+/// A breaker's half-open admissions, a check's probes or held windows.
+const MAX_COUNT: u32 = 10_000;
+/// A breaker's minimum requests before it may trip.
+const MAX_MIN_REQUESTS: u32 = 1_000_000;
+/// The shortest series window.
+const MIN_WINDOW: Duration = Duration::from_millis(1);
+/// Windows of one run's series (`duration` / `window`).
+const MAX_WINDOWS: u128 = 1_000_000;
+
 impl Validator<'_> {
     fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
         let e = self.locate.at(span, message);
@@ -290,6 +310,14 @@ impl Validator<'_> {
             self.err(s.span(), format!("time_scale must be more than 0 (e.g. 0.1 runs every client timing 10× faster), got {scale}"));
             return 1.0;
         }
+        if !TIME_SCALE.contains(&scale) {
+            self.err(s.span(), format!(
+                "time_scale is so large that a scaled client timing cannot be held, or so small that it vanishes: it must be between {} and {}, got {scale}",
+                TIME_SCALE.start(),
+                TIME_SCALE.end()
+            ));
+            return 1.0;
+        }
         let fits = |c: &ClientSettings| {
             [
                 c.interval,
@@ -446,8 +474,12 @@ impl Validator<'_> {
             }
         }
         if let Some(v) = &file.max_requests {
-            c.max_requests =
-                self.at_least_one(v, "max_requests", "half-open admits at least one call");
+            c.max_requests = self.count(
+                v,
+                "max_requests",
+                "half-open admits at least one call",
+                MAX_COUNT,
+            );
         }
         if let Some(v) = file.interval {
             c.interval = v.0;
@@ -455,8 +487,18 @@ impl Validator<'_> {
         if let Some(v) = &file.open_timeout {
             c.open_timeout = self.nonzero(v, "open_timeout", c.open_timeout);
         }
-        if let Some(v) = file.min_requests {
-            c.min_requests = v;
+        if let Some(v) = &file.min_requests {
+            if *v.get_ref() > MAX_MIN_REQUESTS {
+                self.err(
+                    v.span(),
+                    format!(
+                        "min_requests must be at most {MAX_MIN_REQUESTS}, got {}",
+                        v.get_ref()
+                    ),
+                );
+            } else {
+                c.min_requests = *v.get_ref();
+            }
         }
         if let Some(v) = &file.failure_ratio {
             let r = *v.get_ref();
@@ -471,7 +513,8 @@ impl Validator<'_> {
             c.failure_ratio = r;
         }
         if let Some(v) = &file.max_attempts {
-            c.max_attempts = self.at_least_one(v, "max_attempts", "the first attempt counts");
+            c.max_attempts =
+                self.count(v, "max_attempts", "the first attempt counts", MAX_ATTEMPTS);
         }
         if let Some(v) = file.retry_delay {
             c.retry_delay = v.0;
@@ -485,13 +528,20 @@ impl Validator<'_> {
         c
     }
 
-    /// A count that must be at least 1 (`why` says what 1 means).
-    fn at_least_one(&mut self, v: &Spanned<u32>, what: &str, why: &str) -> u32 {
-        if *v.get_ref() == 0 {
-            self.err(v.span(), format!("{what} must be at least 1 ({why})"));
-            return 1;
+    /// A count from 1 to `max` (`why` says what 1 means); 1 replaces a
+    /// value out of range.
+    fn count(&mut self, v: &Spanned<u32>, what: &str, why: &str, max: u32) -> u32 {
+        match *v.get_ref() {
+            0 => {
+                self.err(v.span(), format!("{what} must be at least 1 ({why})"));
+                1
+            }
+            n if n > max => {
+                self.err(v.span(), format!("{what} must be at most {max}, got {n}"));
+                1
+            }
+            n => n,
         }
-        *v.get_ref()
     }
 
     /// A duration that must be more than zero; `default` replaces a zero.
@@ -578,10 +628,11 @@ impl Validator<'_> {
     fn sut_breaker(&mut self, b: &SutBreakerFile) -> SutBreaker {
         SutBreaker {
             half_open_calls: b.half_open_calls.as_ref().map(|n| {
-                self.at_least_one(
+                self.count(
                     n,
                     "half_open_calls",
                     "a half-open breaker lets a call through",
+                    MAX_COUNT,
                 )
             }),
             fast_below: b
@@ -650,8 +701,21 @@ impl Validator<'_> {
                 .map_or(default, |d| self.nonzero(d, what, default))
         };
         let timeout = positive(&file.timeout, "load.timeout", DEFAULT_TIMEOUT);
-        let window = positive(&file.window, "load.window", DEFAULT_WINDOW);
+        let mut window = positive(&file.window, "load.window", DEFAULT_WINDOW);
         let max_lag = positive(&file.max_lag, "load.max_lag", DEFAULT_MAX_LAG);
+        if let Some(w) = file.window.as_ref().filter(|w| !w.get_ref().0.is_zero()) {
+            let windows = duration.as_nanos() / window.as_nanos().max(1);
+            if window < MIN_WINDOW || windows > MAX_WINDOWS {
+                self.err(
+                    w.span(),
+                    format!(
+                        "load.window must be at least 1ms and leave at most {MAX_WINDOWS} windows in the run ({} would make {windows}); make it longer",
+                        super::Dur(duration)
+                    ),
+                );
+                window = DEFAULT_WINDOW;
+            }
+        }
         let mut names = BTreeSet::new();
         let mut journeys = Vec::new();
         for j in file.journeys.into_inner() {
@@ -702,9 +766,12 @@ impl Validator<'_> {
             }
         };
         let users = match (model, &file.users) {
-            (Model::Closed, Some(u)) => {
-                self.at_least_one(u, "users", "one user looping request, think, request")
-            }
+            (Model::Closed, Some(u)) => self.count(
+                u,
+                "users",
+                "one user looping request, think, request",
+                MAX_USERS,
+            ),
             (Model::Closed, None) => {
                 self.err(
                     span.clone(),
@@ -783,6 +850,14 @@ impl Validator<'_> {
                         r.span(),
                         format!("rate must be more than 0 requests/s, got {}", r.get_ref()),
                     );
+                } else if *r.get_ref() > MAX_RATE {
+                    self.err(
+                        r.span(),
+                        format!(
+                            "rate must be at most {MAX_RATE} requests/s, got {}",
+                            shown(*r.get_ref())
+                        ),
+                    );
                 }
                 vec![(Duration::ZERO, *r.get_ref())]
             }
@@ -821,6 +896,14 @@ impl Validator<'_> {
                 self.err(
                     step.span(),
                     format!("ramp rate must be >= 0 requests/s, got {}", s.rate),
+                );
+            } else if s.rate > MAX_RATE {
+                self.err(
+                    step.span(),
+                    format!(
+                        "ramp rate must be at most {MAX_RATE} requests/s, got {}",
+                        shown(s.rate)
+                    ),
                 );
             }
             if last.is_some_and(|l| s.at.0 <= l) {
@@ -962,18 +1045,28 @@ impl Validator<'_> {
                 "flapping = { period_ms = 4000, duty = 0.5 }",
             ),
         ];
-        // The injectors turn these into durations, which cannot hold any
-        // number of milliseconds (and would panic trying).
-        let too_long = |ms: &f64| {
-            ms.is_finite() && *ms >= 0.0 && Duration::try_from_secs_f64(ms / 1e3).is_err()
+        // The injectors' bounds: a delay (or slow body) at most MAX_DELAY,
+        // a flapping period at most MAX_PERIOD.
+        let bound = |field: &str| {
+            if field.starts_with("flapping") {
+                (fault_injectors::fault::MAX_PERIOD, "one day")
+            } else {
+                (fault_injectors::fault::MAX_DELAY, "one hour")
+            }
         };
+        let too_long =
+            |field: &str, ms: &f64| ms.is_finite() && *ms > bound(field).0.as_secs_f64() * 1e3;
         if let Some((field, _, example)) = millis
             .iter()
-            .find(|(_, ms, _)| ms.as_ref().is_some_and(too_long))
+            .find(|(field, ms, _)| ms.as_ref().is_some_and(|ms| too_long(field, ms)))
         {
+            let (max, what) = bound(field);
             self.err(
                 span,
-                format!("{field} is too large to be a time; write milliseconds, e.g. {example}"),
+                format!(
+                    "{field} is too large to be a time: at most {} ms ({what}); write milliseconds, e.g. {example}",
+                    max.as_millis()
+                ),
             );
             return None;
         }
@@ -1151,7 +1244,7 @@ impl Validator<'_> {
             }
         };
         let max_probes = match &c.max_probes {
-            Some(n) => self.at_least_one(n, "max_probes", "a probe is one call"),
+            Some(n) => self.count(n, "max_probes", "a probe is one call", MAX_COUNT),
             None if cx.stack.kind.runs_reference_stack() => settings.max_requests,
             None => 3,
         };
@@ -1181,7 +1274,7 @@ impl Validator<'_> {
         }
         self.baseline(c, cx)?;
         let hold = match &c.hold {
-            Some(h) => self.at_least_one(h, "hold", "one window back at baseline"),
+            Some(h) => self.count(h, "hold", "one window back at baseline", MAX_COUNT),
             None => 3,
         };
         let (success_tolerance, latency_factor) = self.tolerances(c);
@@ -1584,6 +1677,15 @@ struct Context<'s> {
     phases: &'s [Phase],
     faults: &'s [FaultWindow],
     stack: &'s StackPlan,
+}
+
+/// A number as a reader wrote it: `1e300`, not three hundred digits.
+fn shown(x: f64) -> String {
+    if x.abs() >= 1e15 {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
 }
 
 /// The duration written in an optional field.

@@ -96,19 +96,26 @@ impl InjectorHandle {
     /// Totals so far, arrival instants on the stack's clock origin (as a
     /// local injector's are). An unreadable remote gives empty totals, logged.
     pub async fn counters(&self) -> Counters {
+        self.read_counters().await.unwrap_or_else(|e| {
+            tracing::error!("cannot read the counters of {}: {e}", self.name());
+            Counters::default()
+        })
+    }
+
+    /// Totals so far, or why a remote injector's admin API could not give
+    /// them (the message names the admin URL). A local injector always
+    /// answers.
+    pub async fn read_counters(&self) -> Result<Counters, String> {
         match self {
-            Self::Local(i) => i.counters(),
+            Self::Local(i) => Ok(i.counters()),
             Self::Remote(r) => match r.admin.counters(&r.name).await {
                 Ok(mut c) => {
                     for t in [&mut c.first_arrival_s, &mut c.last_arrival_s] {
                         *t = t.map(|s| s + r.offset_s);
                     }
-                    c
+                    Ok(c)
                 }
-                Err(e) => {
-                    tracing::error!("cannot read the counters of {}: {e}", r.name);
-                    Counters::default()
-                }
+                Err(e) => Err(e.to_string()),
             },
         }
     }

@@ -44,8 +44,16 @@ pub enum StackError {
         reason: String,
     },
     /// Preflight found wires that do not reach their injector.
-    #[error("preflight failed:\n{}", .0.join("\n"))]
+    #[error("preflight failed (SUT wiring):\n{}", .0.join("\n"))]
     Wires(Vec<String>),
+    /// Preflight could not read the injectors through their admin API, so
+    /// the SUT's wires to them could not be judged: the fault is on the
+    /// injectors' side, not the SUT's.
+    #[error(
+        "preflight failed (injectors' admin API, not the SUT): the arrivals that prove each wire could not be read, so the SUT's wiring was not judged:\n{}",
+        .0.join("\n")
+    )]
+    InjectorAdmin(Vec<String>),
     /// Docker could not start, wire or prove the containers.
     #[error(transparent)]
     Docker(#[from] docker::DockerError),

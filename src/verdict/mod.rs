@@ -823,7 +823,11 @@ mod tests {
         assert!(why.contains("http_requests_total"), "{why}");
         let (scenario, obs) = seen(&[], crate::scenario::GaugeUse::IfPresent);
         let ctx = Context::new(&scenario, &obs);
-        assert!(matches!(ctx.gauge(d), Gauge::Absent(_)), "{:?}", ctx.gauge(d));
+        assert!(
+            matches!(ctx.gauge(d), Gauge::Absent(_)),
+            "{:?}",
+            ctx.gauge(d)
+        );
         let (scenario, obs) = seen(&["accounts"], crate::scenario::GaugeUse::Off);
         let ctx = Context::new(&scenario, &obs);
         assert_eq!(ctx.gauge(d), Gauge::Off);

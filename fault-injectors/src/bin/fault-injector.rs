@@ -48,11 +48,13 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     decision_log_dir: Option<PathBuf>,
 
-    /// Arrival bucket width in milliseconds (overrides the file's).
+    /// Arrival bucket width in milliseconds, 1 to 3600000 (overrides the
+    /// file's).
     #[arg(long, value_name = "MS")]
     bucket_ms: Option<u64>,
 
-    /// How many arrival buckets each injector keeps (overrides the file's).
+    /// How many arrival buckets each injector keeps, 1 to 10000000
+    /// (overrides the file's).
     #[arg(long, value_name = "N")]
     bucket_capacity: Option<usize>,
 
@@ -115,6 +117,7 @@ async fn start(cli: Cli) -> Result<(InjectorSet, admin::AdminServer)> {
     if let Some(n) = cli.bucket_capacity {
         file.observe.bucket_capacity = n;
     }
+    file.check_flags()?;
     let seed = cli.seed.unwrap_or(file.seed);
     let log_dir = cli.decision_log_dir.or(file.decision_log_dir);
     let clock = Clock::start();

@@ -20,6 +20,8 @@ pub enum Delay {
     },
     /// Lognormal with the given median and shape (`sigma` of the underlying
     /// normal): a long right tail, the usual shape of real service latency.
+    /// A draw beyond [`super::MAX_DELAY`] (1 hour) is cut to it, as every
+    /// delay is bounded by it.
     LogNormal {
         /// Half of the delays are shorter than this.
         median: Duration,
@@ -41,7 +43,14 @@ impl Delay {
                 // The median of a lognormal is e^mu, so mu = ln(median).
                 let mu = median.as_secs_f64().max(f64::MIN_POSITIVE).ln();
                 match LogNormal::new(mu, *sigma) {
-                    Ok(dist) => Duration::from_secs_f64(dist.sample(rng).min(3600.0)),
+                    // Cut at the stated bound of every delay, MAX_DELAY (a
+                    // NaN draw, impossible with a validated sigma, also
+                    // lands there: `min` prefers the number).
+                    Ok(dist) => Duration::from_secs_f64(
+                        dist.sample(rng)
+                            .min(super::MAX_DELAY.as_secs_f64())
+                            .max(0.0),
+                    ),
                     // sigma is validated non-negative and finite, so this is unreachable
                     // in practice; fall back to the median rather than panic.
                     Err(_) => *median,
@@ -71,6 +80,17 @@ mod tests {
         // A heavy right tail: p99 well above the median (e^(2.326*0.8) ≈ 6.4×).
         let p99 = samples[samples.len() * 99 / 100].as_secs_f64() * 1000.0;
         assert!(p99 > 40.0 * 5.5 && p99 < 40.0 * 7.5, "p99 {p99} ms");
+    }
+
+    #[test]
+    fn lognormal_draws_are_cut_at_the_stated_bound() {
+        let delay = Delay::LogNormal {
+            median: super::super::MAX_DELAY,
+            sigma: super::super::MAX_SIGMA,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let longest = (0..1000).map(|_| delay.sample(&mut rng)).max();
+        assert_eq!(longest, Some(super::super::MAX_DELAY));
     }
 
     #[test]

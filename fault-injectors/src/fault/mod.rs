@@ -15,6 +15,12 @@
 //!
 //! Every value is checked when it is read: a rate of 1.7, a negative delay or
 //! an unknown kind is refused with a message that names the field.
+//!
+//! Bounds, stated once: a delay (`fixed_ms`, `uniform_ms`,
+//! `lognormal.median_ms`) and a slow body's `duration_ms` are at most
+//! [`MAX_DELAY`] (1 hour) — a lognormal draw beyond it is cut to it; a
+//! flapping period is at most [`MAX_PERIOD`] (1 day); `lognormal.sigma` is at
+//! most [`MAX_SIGMA`]; rates and duties are in [0, 1].
 
 mod delay;
 mod target;
@@ -145,6 +151,18 @@ impl Flapping {
     }
 }
 
+/// The longest delay a latency fault holds a request, and the longest a
+/// slow body takes: one hour (far beyond any client's timeout). Lognormal
+/// draws beyond it are cut to it.
+pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+
+/// The longest flapping period: one day.
+pub const MAX_PERIOD: Duration = Duration::from_secs(86_400);
+
+/// The largest lognormal `sigma` (already a tail of e^(2.3·10) ≈ 10^10 × the
+/// median at p99, cut at [`MAX_DELAY`]).
+pub const MAX_SIGMA: f64 = 10.0;
+
 /// A fault that was refused, with the reason.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{0}")]
@@ -271,9 +289,32 @@ impl Fault {
             if f.period.is_zero() {
                 return err("flapping.period_ms must be > 0".into());
             }
+            if f.period > MAX_PERIOD {
+                return err(format!(
+                    "flapping.period_ms must be at most {} ms (one day), got {}",
+                    ms(MAX_PERIOD),
+                    ms(f.period)
+                ));
+            }
             if !(f.duty > 0.0 && f.duty <= 1.0) {
                 return err(format!("flapping.duty must be in (0, 1], got {}", f.duty));
             }
+        }
+        let longest = match &self.kind {
+            FaultKind::Latency(Delay::Fixed(d)) => Some(("fixed_ms", *d)),
+            FaultKind::Latency(Delay::Uniform { lo, hi }) => Some(("uniform_ms", *lo.max(hi))),
+            FaultKind::Latency(Delay::LogNormal { median, .. }) => {
+                Some(("lognormal.median_ms", *median))
+            }
+            FaultKind::SlowBody { duration } => Some(("duration_ms", *duration)),
+            _ => None,
+        };
+        if let Some((field, d)) = longest.filter(|(_, d)| *d > MAX_DELAY) {
+            return err(format!(
+                "{field} must be at most {} ms (one hour), got {}",
+                ms(MAX_DELAY),
+                ms(d)
+            ));
         }
         match &self.kind {
             FaultKind::Latency(Delay::Uniform { lo, hi }) if lo > hi => err(format!(
@@ -284,8 +325,10 @@ impl Fault {
             FaultKind::Latency(Delay::LogNormal { median, sigma }) => {
                 if median.is_zero() {
                     err("lognormal.median_ms must be > 0".into())
-                } else if !(sigma.is_finite() && *sigma >= 0.0) {
-                    err(format!("lognormal.sigma must be >= 0, got {sigma}"))
+                } else if !(sigma.is_finite() && (0.0..=MAX_SIGMA).contains(sigma)) {
+                    err(format!(
+                        "lognormal.sigma must be between 0 and {MAX_SIGMA}, got {sigma}"
+                    ))
                 } else {
                     Ok(())
                 }
@@ -372,13 +415,38 @@ pub struct LogNormalSpec {
     pub sigma: f64,
 }
 
-/// Milliseconds from a file, refused when negative or not a number.
-fn millis(field: &str, ms: f64) -> Result<Duration, FaultError> {
+/// Milliseconds from a file, refused when negative, not a number, or beyond
+/// `max` (a [`MAX_DELAY`] or [`MAX_PERIOD`], named in the message).
+fn millis(field: &str, ms: f64, max: Duration) -> Result<Duration, FaultError> {
     if !ms.is_finite() || ms < 0.0 {
-        return Err(FaultError(format!("{field} must be >= 0 ms, got {ms}")));
+        return Err(FaultError(format!(
+            "{field} must be >= 0 ms, got {}",
+            shown(ms)
+        )));
+    }
+    let limit = max.as_secs_f64() * 1000.0;
+    if ms > limit {
+        let what = if max == MAX_PERIOD {
+            "one day"
+        } else {
+            "one hour"
+        };
+        return Err(FaultError(format!(
+            "{field} must be at most {limit} ms ({what}), got {}: the value is too long",
+            shown(ms)
+        )));
     }
     Duration::try_from_secs_f64(ms / 1000.0)
         .map_err(|_| FaultError(format!("{field} = {ms} ms is too long")))
+}
+
+/// A number as a reader wrote it: `1.8e22`, not twenty-three digits.
+fn shown(x: f64) -> String {
+    if x.abs() >= 1e15 {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -414,13 +482,13 @@ impl TryFrom<FaultSpec> for Fault {
             "latency" => {
                 extra(&["fixed_ms", "uniform_ms", "lognormal"])?;
                 let delay = match (spec.fixed_ms, spec.uniform_ms, spec.lognormal) {
-                    (Some(f), None, None) => Delay::Fixed(millis("fixed_ms", f)?),
+                    (Some(f), None, None) => Delay::Fixed(millis("fixed_ms", f, MAX_DELAY)?),
                     (None, Some([lo, hi]), None) => Delay::Uniform {
-                        lo: millis("uniform_ms low", lo)?,
-                        hi: millis("uniform_ms high", hi)?,
+                        lo: millis("uniform_ms low", lo, MAX_DELAY)?,
+                        hi: millis("uniform_ms high", hi, MAX_DELAY)?,
                     },
                     (None, None, Some(l)) => Delay::LogNormal {
-                        median: millis("lognormal.median_ms", l.median_ms)?,
+                        median: millis("lognormal.median_ms", l.median_ms, MAX_DELAY)?,
                         sigma: l.sigma,
                     },
                     _ => {
@@ -482,7 +550,7 @@ impl TryFrom<FaultSpec> for Fault {
                     .duration_ms
                     .ok_or_else(|| FaultError("a slow_body fault needs `duration_ms`".into()))?;
                 FaultKind::SlowBody {
-                    duration: millis("duration_ms", d)?,
+                    duration: millis("duration_ms", d, MAX_DELAY)?,
                 }
             }
             other => {
@@ -505,7 +573,7 @@ impl TryFrom<FaultSpec> for Fault {
         };
         let flapping = match spec.flapping {
             Some(f) => Some(Flapping {
-                period: millis("flapping.period_ms", f.period_ms)?,
+                period: millis("flapping.period_ms", f.period_ms, MAX_PERIOD)?,
                 duty: f.duty,
             }),
             None => None,
@@ -640,6 +708,30 @@ mod tests {
             (r#"{"kind":"hang","path":"orders"}"#, "must start with `/`"),
             (r#"{"kind":"hang","method":"GE T"}"#, "not an HTTP method"),
             (r#"{"kind":"latency","fixed_ms":1e30}"#, "is too long"),
+            (
+                r#"{"kind":"latency","fixed_ms":1.8e22}"#,
+                "fixed_ms must be at most 3600000 ms (one hour)",
+            ),
+            (
+                r#"{"kind":"latency","fixed_ms":3600001}"#,
+                "fixed_ms must be at most 3600000 ms",
+            ),
+            (
+                r#"{"kind":"latency","lognormal":{"median_ms":3600001,"sigma":1}}"#,
+                "lognormal.median_ms must be at most",
+            ),
+            (
+                r#"{"kind":"latency","lognormal":{"median_ms":5,"sigma":11}}"#,
+                "lognormal.sigma must be between 0 and 10",
+            ),
+            (
+                r#"{"kind":"slow_body","duration_ms":1e9}"#,
+                "duration_ms must be at most",
+            ),
+            (
+                r#"{"kind":"hang","flapping":{"period_ms":1e12,"duty":0.5}}"#,
+                "flapping.period_ms must be at most 86400000 ms (one day)",
+            ),
         ];
         for (json, expected) in cases {
             let err = parse(json).expect_err(json);

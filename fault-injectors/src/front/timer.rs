@@ -102,9 +102,14 @@ fn run(rx: mpsc::Receiver<(Instant, Wake)>) {
     }
 }
 
-/// Sleeps for `delay` with sub-millisecond accuracy.
+/// Sleeps for `delay` with sub-millisecond accuracy. Faults bound every
+/// delay (`fault::MAX_DELAY`); a longer one is cut to that bound rather than
+/// overflow the clock.
 pub(crate) async fn sleep(delay: Duration) {
-    let deadline = Instant::now() + delay;
+    let now = Instant::now();
+    let deadline = now
+        .checked_add(delay.min(crate::fault::MAX_DELAY))
+        .unwrap_or(now);
     let (wake, woken) = oneshot::channel();
     match timer() {
         Some(tx) if tx.send((deadline, Wake::Task(wake))).is_ok() => {
@@ -155,6 +160,13 @@ mod tests {
         let (ran, thread) = rx.recv_timeout(Duration::from_secs(10)).expect("called");
         assert!(ran >= deadline);
         assert_eq!(thread.as_deref(), Some("fault-injector-timer"));
+    }
+
+    #[tokio::test]
+    async fn a_delay_beyond_any_clock_is_cut_not_a_panic() {
+        // Would overflow `Instant + Duration`; it must just sleep (long).
+        let slept = tokio::time::timeout(Duration::from_millis(50), sleep(Duration::MAX)).await;
+        assert!(slept.is_err(), "a cut delay is still a long one");
     }
 
     #[tokio::test]

@@ -80,6 +80,9 @@ pub(super) async fn start(
                 super::LABEL_RUN => "FAULTLINE_RUN",
                 super::LABEL_PID => "FAULTLINE_PID",
                 super::LABEL_STARTED => "FAULTLINE_STARTED",
+                super::LABEL_BOOT => "FAULTLINE_BOOT",
+                super::LABEL_PIDNS => "FAULTLINE_PIDNS",
+                super::LABEL_HOSTNAME => "FAULTLINE_HOSTNAME",
                 _ => return None,
             };
             Some((var.to_string(), v))

@@ -89,11 +89,18 @@ pub const LABEL_PID: &str = "faultline.pid";
 /// That process's start time (clock ticks since boot), so a reused pid is
 /// not mistaken for the owner.
 pub const LABEL_STARTED: &str = "faultline.started";
+/// The boot id of the kernel the owner runs on (see [`sweep::HostIdentity`]).
+pub const LABEL_BOOT: &str = "faultline.boot";
+/// The owner's PID namespace: its pid means something only there.
+pub const LABEL_PIDNS: &str = "faultline.pidns";
+/// The owner's host (or container) name.
+pub const LABEL_HOSTNAME: &str = "faultline.hostname";
 
-/// The labels for resources of run `run`, owned by this process.
+/// The labels for resources of run `run`, owned by this process of this
+/// host and PID namespace.
 pub fn labels(run: &str) -> HashMap<String, String> {
     let pid = std::process::id();
-    HashMap::from([
+    let mut labels = HashMap::from([
         (LABEL.to_string(), "1".to_string()),
         (LABEL_RUN.to_string(), run.to_string()),
         (LABEL_PID.to_string(), pid.to_string()),
@@ -101,10 +108,13 @@ pub fn labels(run: &str) -> HashMap<String, String> {
             LABEL_STARTED.to_string(),
             sweep::process_start(pid).unwrap_or(0).to_string(),
         ),
-    ])
+    ]);
+    labels.extend(sweep::HostIdentity::current().labels());
+    labels
 }
 
-/// A run id unique on this host: pid and start instant.
+/// A run id unique on this host: pid and start instant (the labels, not
+/// the id, tell hosts apart).
 fn run_id() -> String {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -171,8 +181,14 @@ pub(super) async fn start(
     let began = Instant::now();
     let docker = connect().await?;
     let swept = sweep::sweep(&docker).await;
-    if swept > 0 {
-        tracing::info!("removed {swept} container(s)/network(s) left by killed faultline runs");
+    for removed in &swept.removed {
+        tracing::info!("swept {removed}");
+    }
+    if swept.foreign > 0 {
+        tracing::debug!(
+            "left {} container(s)/network(s) of faultline runs on other hosts or PID namespaces alone",
+            swept.foreign
+        );
     }
     let images = images::ensure().await?;
     let run = run_id();

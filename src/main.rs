@@ -11,7 +11,8 @@ use faultline::cli::{Cli, Command};
 use faultline::control;
 use faultline::report::{Report, compare, suite, summary};
 use faultline::run::{RunOptions, run};
-use faultline::scenario::{Scenario, StackKind};
+use faultline::scenario::StackKind;
+use faultline::verdict::Plan;
 use tokio_util::sync::CancellationToken;
 
 /// Every check passed.
@@ -132,7 +133,7 @@ fn main() -> ExitCode {
         Command::Validate { scenarios, stack } => validate(&scenarios, stack.map(Into::into)),
         Command::List { dir } => list(&dir),
         Command::Schema => {
-            println!("{}", faultline::scenario::schema::json_schema());
+            println!("{}", faultline::verdict::Plan::json_schema());
             PASS
         }
         Command::Compare {
@@ -186,11 +187,11 @@ fn main() -> ExitCode {
 }
 
 /// Loads every file; prints every problem found.
-fn load_all(paths: &[PathBuf], stack: Option<StackKind>) -> Option<Vec<Scenario>> {
+fn load_all(paths: &[PathBuf], stack: Option<StackKind>) -> Option<Vec<Plan>> {
     let mut loaded = Vec::new();
     let mut ok = true;
     for path in paths {
-        match Scenario::load(path, stack) {
+        match Plan::load(path, stack) {
             Ok(s) => loaded.push(s),
             Err(errors) => {
                 eprintln!("{errors}");
@@ -203,14 +204,14 @@ fn load_all(paths: &[PathBuf], stack: Option<StackKind>) -> Option<Vec<Scenario>
 
 fn validate(paths: &[PathBuf], stack: Option<StackKind>) -> u8 {
     match load_all(paths, stack) {
-        Some(scenarios) => {
-            for s in scenarios {
+        Some(plans) => {
+            for p in plans {
                 println!(
                     "{}: ok ({}, {} checks, {:.0}s)",
-                    s.path.display(),
-                    s.name,
-                    s.checks.len(),
-                    s.duration.as_secs_f64()
+                    p.scenario.path.display(),
+                    p.scenario.name,
+                    p.checks.len(),
+                    p.scenario.duration.as_secs_f64()
                 );
             }
             PASS
@@ -232,8 +233,8 @@ fn list(dir: &std::path::Path) -> u8 {
     };
     paths.sort();
     for path in paths {
-        match Scenario::load(&path, None) {
-            Ok(s) => {
+        match Plan::load(&path, None) {
+            Ok(Plan { scenario: s, .. }) => {
                 let story = s.description.lines().next().unwrap_or_default().to_string();
                 println!(
                     "{:<34} {:>6.0}s  {}",
@@ -264,12 +265,12 @@ async fn run_all(
     gate: Gate,
 ) -> u8 {
     // Every file is checked before anything starts.
-    let Some(mut scenarios) = load_all(paths, stack) else {
+    let Some(mut plans) = load_all(paths, stack) else {
         return BAD;
     };
     if let Some(seed) = seed {
-        for s in &mut scenarios {
-            s.seed = seed;
+        for p in &mut plans {
+            p.scenario.seed = seed;
         }
     }
     let cancel = CancellationToken::new();
@@ -280,16 +281,17 @@ async fn run_all(
     };
     let mut code = PASS;
     let mut index = Vec::new();
-    for scenario in &scenarios {
+    for plan in &plans {
         if cancel.is_cancelled() {
             break;
         }
+        let scenario = &plan.scenario;
         eprintln!(
             "faultline: running {} ({:.0}s)",
             scenario.name,
             scenario.duration.as_secs_f64()
         );
-        match run(scenario, &options, cancel.clone()).await {
+        match run(plan, &options, cancel.clone()).await {
             Ok(mut outcome) => {
                 judge_against_baseline(&mut outcome.report, &outcome.dir, &out, gate.as_ref());
                 let record = compare::Summary::of(&outcome.report, &outcome.dir);

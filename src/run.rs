@@ -18,10 +18,10 @@ use crate::load::requests::RequestRecord;
 use crate::load::{progress, series_of};
 use crate::observe::{self, Observations, arrivals, integrity, sut};
 use crate::report::Report;
-use crate::scenario::{Check, Scenario};
 use crate::spill::Spill;
 use crate::stack::{Stack, StackError, preflight};
 use crate::verdict;
+use crate::verdict::Plan;
 
 /// Time between starting goose and the first intended request, so every
 /// goose user is up before the schedule begins.
@@ -77,18 +77,18 @@ pub enum RunError {
     },
 }
 
-/// Runs `scenario`; `cancel` (Ctrl-C) stops the load early and still reports.
+/// Runs `plan`; `cancel` (Ctrl-C) stops the load early and still reports.
 pub async fn run(
-    scenario: &Scenario,
+    plan: &Plan,
     options: &RunOptions,
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let began = Instant::now();
-    let dir = run_dir(&options.out, &scenario.name).map_err(|source| RunError::Io {
+    let dir = run_dir(&options.out, &plan.scenario.name).map_err(|source| RunError::Io {
         path: options.out.clone(),
         source,
     })?;
-    let result = run_in(scenario, options, &dir, began, cancel).await;
+    let result = run_in(plan, options, &dir, began, cancel).await;
     if result.is_err() {
         // Nothing half-done is left behind: no report, no folder.
         let _ = std::fs::remove_dir_all(&dir);
@@ -97,12 +97,13 @@ pub async fn run(
 }
 
 async fn run_in(
-    scenario: &Scenario,
+    plan: &Plan,
     options: &RunOptions,
     dir: &Path,
     began: Instant,
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
+    let scenario = &plan.scenario;
     let stack = Stack::start(scenario, dir).await?;
     tracing::debug!(
         scenario = %scenario.name,
@@ -213,8 +214,12 @@ async fn run_in(
 
     let load = recorder.finish();
     let mut integrity_results = Vec::new();
-    for plan in &scenario.checks {
-        if let Check::Integrity { journey } = &plan.check {
+    for journey in plan
+        .checks
+        .iter()
+        .filter_map(|c| c.check.integrity_journey())
+    {
+        {
             let (Some(series), Some(j)) = (load.series(journey), scenario.journey(journey)) else {
                 continue;
             };
@@ -228,7 +233,12 @@ async fn run_in(
             );
         }
     }
-    let evidence = observe::Evidence::load(scenario, &arrival_files, &requests_path);
+    let evidence = observe::Evidence::load(
+        scenario,
+        &plan.counted_downstreams(),
+        &arrival_files,
+        &requests_path,
+    );
     let obs = Observations {
         phases: scenario.phases.clone(),
         load,
@@ -240,7 +250,7 @@ async fn run_in(
         integrity: integrity_results,
     };
     tracing::debug!("observations collected");
-    let analysis = verdict::evaluate(scenario, &obs);
+    let analysis = verdict::evaluate(plan, &obs);
     let mut report = Report::new(scenario, &obs, &analysis, started_at, cancel.is_cancelled());
     if report.interrupted {
         report.interrupted_by = INTERRUPTED_BY.get().map(|s| s.to_string());

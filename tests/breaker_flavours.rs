@@ -10,7 +10,8 @@
 mod support;
 
 use faultline::run::RunOutcome;
-use faultline::scenario::{GaugeUse, Scenario};
+use faultline::scenario::GaugeUse;
+use faultline::verdict::Plan;
 use faultline::verdict::{self, CheckResult};
 use support::{explain, run_scenario, scenario};
 
@@ -149,9 +150,9 @@ max = "2s"
 }
 
 /// The run's checks judged with the gauge (as reported) and black-box.
-fn judged(scenario: &Scenario, outcome: &RunOutcome) -> [(&'static str, Vec<CheckResult>); 2] {
-    let mut blind = scenario.clone();
-    blind.sut.gauge = GaugeUse::Off;
+fn judged(plan: &Plan, outcome: &RunOutcome) -> [(&'static str, Vec<CheckResult>); 2] {
+    let mut blind = plan.clone();
+    blind.scenario.sut.gauge = GaugeUse::Off;
     let black_box = verdict::evaluate(&blind, &outcome.observations).checks;
     [
         ("with the gauge", outcome.report.checks.clone()),

@@ -11,8 +11,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faultline::scenario::schema::json_schema;
-use faultline::scenario::{Check, LatencyBound, Model, Scenario, ScenarioError, StackKind};
+use faultline::scenario::{Model, ScenarioError, StackKind};
+use faultline::verdict::Plan;
+use serde_json::json;
+
+fn json_schema() -> String {
+    Plan::json_schema()
+}
 use reference_stack::{BreakerFlavour, Downstream};
 
 /// The `.toml` files of `tests/corpus/<dir>`, sorted.
@@ -72,12 +77,12 @@ fn expected(path: &Path) -> Expected {
 }
 
 /// Loads `text` as if read from `name`, the way `faultline validate` does.
-fn parse(name: &str, text: &str) -> Result<Scenario, Vec<ScenarioError>> {
-    Scenario::parse(Path::new(name), text, None).map_err(|e| e.0)
+fn parse(name: &str, text: &str) -> Result<Plan, Vec<ScenarioError>> {
+    Plan::parse(Path::new(name), text, None).map_err(|e| e.0)
 }
 
 /// Loads `text`, failing the test with every error if it is refused.
-fn load_ok(text: &str) -> Scenario {
+fn load_ok(text: &str) -> Plan {
     parse("test.toml", text).unwrap_or_else(|errors| {
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         panic!("refused:\n{}", shown.join("\n"))
@@ -95,7 +100,7 @@ fn every_bad_file_is_refused_at_the_location_it_states() {
     let mut wrong = Vec::new();
     for path in &files {
         let want = expected(path);
-        let errors = match Scenario::load(path, None) {
+        let errors = match Plan::load(path, None) {
             Ok(_) => {
                 wrong.push(format!("{}: loaded, but should be refused", path.display()));
                 continue;
@@ -132,20 +137,6 @@ fn every_bad_file_is_refused_at_the_location_it_states() {
     );
 }
 
-/// The word a check's kind is written with.
-fn kind_of(check: &Check) -> &'static str {
-    match check {
-        Check::BreakerOpens { .. } => "breaker_opens",
-        Check::HalfOpenProbes { .. } => "half_open_probes",
-        Check::RecoversWithin { .. } => "recovers_within",
-        Check::Latency { .. } => "latency",
-        Check::NoCascade { .. } => "no_cascade",
-        Check::Amplification { .. } => "amplification",
-        Check::NoDuplicates { .. } => "no_duplicates",
-        Check::Integrity { .. } => "integrity",
-    }
-}
-
 #[test]
 fn every_good_file_loads() {
     let files = corpus("good");
@@ -154,10 +145,10 @@ fn every_good_file_loads() {
         "the good corpus has only {} files",
         files.len()
     );
-    let scenarios: Vec<Scenario> = files
+    let scenarios: Vec<Plan> = files
         .iter()
         .map(|path| {
-            Scenario::load(path, None)
+            Plan::load(path, None)
                 .unwrap_or_else(|errors| panic!("{} is refused:\n{errors}", path.display()))
         })
         .collect();
@@ -165,7 +156,7 @@ fn every_good_file_loads() {
     let mut kinds: Vec<&str> = scenarios
         .iter()
         .flat_map(|s| &s.checks)
-        .map(|c| kind_of(&c.check))
+        .map(|c| c.check.kind())
         .collect();
     kinds.sort();
     kinds.dedup();
@@ -183,8 +174,11 @@ fn every_good_file_loads() {
         ],
         "every check kind"
     );
-    let has = |what: &str, f: &dyn Fn(&Scenario) -> bool| {
-        assert!(scenarios.iter().any(f), "no good file has {what}");
+    let has = |what: &str, f: &dyn Fn(&faultline::scenario::Scenario) -> bool| {
+        assert!(
+            scenarios.iter().any(|p| f(&p.scenario)),
+            "no good file has {what}"
+        );
     };
     has("an open model", &|s| s.load.model == Model::Open);
     has("a closed model", &|s| s.load.model == Model::Closed);
@@ -261,7 +255,7 @@ fn faultline_run_refuses_a_bad_file_before_starting_anything() {
 #[test]
 fn a_missing_file_is_reported_at_its_path() {
     let path = Path::new("tests/corpus/no-such-file.toml");
-    let errors = Scenario::load(path, None).expect_err("no such file").0;
+    let errors = Plan::load(path, None).expect_err("no such file").0;
     assert_eq!((errors[0].line, errors[0].column), (1, 1));
     assert!(
         errors[0].message.starts_with("cannot read"),
@@ -329,7 +323,8 @@ journey = "payment"
 
 #[test]
 fn unset_fields_take_their_defaults() {
-    let s = parse("tests/order-outage.toml", MINIMAL).unwrap_or_else(|e| panic!("{e:?}"));
+    let plan = parse("tests/order-outage.toml", MINIMAL).unwrap_or_else(|e| panic!("{e:?}"));
+    let s = &plan.scenario;
     assert_eq!(s.name, "order-outage", "the name defaults to the file name");
     assert_eq!(s.seed, 0);
     assert_eq!(s.stack.kind, StackKind::Embedded);
@@ -349,7 +344,7 @@ fn unset_fields_take_their_defaults() {
     assert!(!payment.webhook);
     assert_eq!(s.merchant.id, "M001");
 
-    let names: Vec<&str> = s.checks.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = plan.checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -363,40 +358,31 @@ fn unset_fields_take_their_defaults() {
             "integrity:payment",
         ]
     );
-    let probes = s.checks.iter().find_map(|c| match &c.check {
-        Check::HalfOpenProbes {
-            max_probes,
-            period,
-            tolerance,
-            ..
-        } => Some((*max_probes, *period, *tolerance)),
-        _ => None,
-    });
+    let params = |kind: &str| {
+        plan.checks
+            .iter()
+            .find(|c| c.check.kind() == kind)
+            .map(|c| c.check.params())
+            .unwrap_or_else(|| panic!("no {kind} check"))
+    };
+    let probes = params("half_open_probes");
     // The platform's open timeout is 30 s; time_scale 0.1 makes it 3 s. The
     // slack is a fifth of it: probes are timed from the failed probe's end,
     // so no retry loop of the SUT needs to be allowed for.
     assert_eq!(
-        probes,
-        Some((3, Duration::from_secs(3), Duration::from_millis(600)))
+        (
+            &probes["max_probes"],
+            &probes["period"],
+            &probes["tolerance"]
+        ),
+        (&json!(3), &json!("3s"), &json!("600ms"))
     );
-    let recovery = s.checks.iter().find_map(|c| match &c.check {
-        Check::RecoversWithin {
-            within,
-            window,
-            hold,
-            ..
-        } => Some((*within, *window, *hold)),
-        _ => None,
-    });
+    let recovery = params("recovers_within");
     assert_eq!(
-        recovery,
-        Some((Duration::from_secs(30), Duration::from_secs(1), 3))
+        (&recovery["within"], &recovery["window"], &recovery["hold"]),
+        (&json!("30s"), &json!(1.0), &json!(3))
     );
-    let latency = s.checks.iter().find_map(|c| match &c.check {
-        Check::Latency { bound, .. } => Some(*bound),
-        _ => None,
-    });
-    assert_eq!(latency, Some(LatencyBound::Max(Duration::from_secs(1))));
+    assert_eq!(params("latency")["bound"], json!({ "max": "1s" }));
 }
 
 #[test]
@@ -406,12 +392,13 @@ fn the_breaker_flavour_is_set_for_every_client_or_one() {
         "[stack]\ntime_scale = 0.1\n\n[stack.clients]\nbreaker = \"resilience4j\"\n\n\
          [stack.client.order-service]\nbreaker = \"pybreaker\"\n",
     );
-    let s = load_ok(&text);
+    let s = load_ok(&text).scenario;
     let flavour = |d| s.stack.client_settings(d).breaker;
     assert_eq!(flavour(Downstream::Order), BreakerFlavour::Pybreaker);
     assert_eq!(flavour(Downstream::Risk), BreakerFlavour::Resilience4j);
     assert_eq!(
         load_ok(MINIMAL)
+            .scenario
             .stack
             .client_settings(Downstream::Order)
             .breaker,
@@ -427,16 +414,17 @@ fn probe_period_follows_the_clients_open_timeout_and_time_scale() {
         "[stack]\ntime_scale = 0.5\n\n[stack.clients]\nopen_timeout = \"10s\"\n\n\
          [stack.client.order-service]\nopen_timeout = \"4s\"\nmax_requests = 5\n",
     );
-    let s = load_ok(&text);
-    let probes = s.checks.iter().find_map(|c| match &c.check {
-        Check::HalfOpenProbes {
-            max_probes, period, ..
-        } => Some((*max_probes, *period)),
-        _ => None,
-    });
+    let plan = load_ok(&text);
+    let s = &plan.scenario;
+    let probes = plan
+        .checks
+        .iter()
+        .find(|c| c.check.kind() == "half_open_probes")
+        .map(|c| c.check.params())
+        .expect("a half_open_probes check");
     assert_eq!(
-        probes,
-        Some((5, Duration::from_secs(2))),
+        (&probes["max_probes"], &probes["period"]),
+        (&json!(5), &json!("2s")),
         "order-service's own settings, scaled"
     );
     assert_eq!(
@@ -452,6 +440,7 @@ fn phases_are_derived_from_the_fault_windows() {
             "duration = \"60s\"\n[load]\n[[load.journeys]]\nkind = \"payment\"\nrate = 1\n{faults}"
         );
         load_ok(&text)
+            .scenario
             .phases
             .iter()
             .map(|p| (p.name.clone(), p.from.as_secs(), p.until.as_secs()))
@@ -577,7 +566,7 @@ journey = "payment"
 fn the_stack_flag_overrides_the_file() {
     let path = Path::new("tests/corpus/good/baseline-only.toml");
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{e}"));
-    let errors = Scenario::parse(path, &text, Some(StackKind::External))
+    let errors = Plan::parse(path, &text, Some(StackKind::External))
         .expect_err("external needs services")
         .0;
     assert_eq!((errors[0].line, errors[0].column), (1, 1), "{errors:#?}");
@@ -587,9 +576,8 @@ fn the_stack_flag_overrides_the_file() {
             .contains("an external stack (--stack external) needs [stack.services]"),
         "{errors:#?}"
     );
-    let s =
-        Scenario::parse(path, &text, Some(StackKind::Embedded)).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(s.stack.kind, StackKind::Embedded);
+    let s = Plan::parse(path, &text, Some(StackKind::Embedded)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.scenario.stack.kind, StackKind::Embedded);
 }
 
 /// `scenarios/schema.json`, the schema shipped for editors.

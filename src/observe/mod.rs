@@ -19,7 +19,7 @@ use crate::faults::FaultEvent;
 use crate::load::recorder::LoadRecord;
 use crate::load::requests::RequestRecord;
 use crate::load::series_of;
-use crate::scenario::{Check, Phase, Scenario};
+use crate::scenario::{Phase, Scenario};
 use crate::stack::Stack;
 use arrivals::{Arrival, ArrivalFiles};
 use integrity::IntegrityResult;
@@ -120,8 +120,14 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Reads what `scenario`'s faults need from the run's files.
-    pub fn load(scenario: &Scenario, arrivals: &ArrivalFiles, requests: &Path) -> Self {
+    /// Reads what `scenario`'s faults need from the run's files, and the
+    /// arrivals at the `counted` downstreams (whose attempts a check counts).
+    pub fn load(
+        scenario: &Scenario,
+        counted: &[Downstream],
+        arrivals: &ArrivalFiles,
+        requests: &Path,
+    ) -> Self {
         let mut evidence = Evidence {
             dropped: arrivals.dropped.clone(),
             ..Evidence::default()
@@ -129,11 +135,7 @@ impl Evidence {
         let faulted: BTreeSet<Downstream> = scenario.faults.iter().map(|f| f.injector).collect();
         // Amplification is counted per arrival too: buckets on the
         // injector's clock straddle phase edges.
-        let amplified = scenario.checks.iter().filter_map(|c| match &c.check {
-            Check::Amplification { downstream, .. } => Some(*downstream),
-            _ => None,
-        });
-        let read: BTreeSet<Downstream> = faulted.iter().copied().chain(amplified).collect();
+        let read: BTreeSet<Downstream> = faulted.iter().chain(counted).copied().collect();
         for d in &read {
             match arrivals.read(*d, f64::NEG_INFINITY) {
                 Ok(a) => {

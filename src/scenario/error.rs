@@ -59,6 +59,19 @@ impl<'a> Locator<'a> {
         Self { path, text }
     }
 
+    /// Where `key` is written on the line of the value at `value`: a key's
+    /// own span is not kept, its value's is.
+    pub(crate) fn key_of(&self, value: &Range<usize>, key: &str) -> Range<usize> {
+        let line_start = self.text[..value.start.min(self.text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let line = &self.text[line_start..value.start.min(self.text.len())];
+        match line.find(key) {
+            Some(i) => line_start + i..line_start + i + key.len(),
+            None => value.clone(),
+        }
+    }
+
     /// An error at the start of `span`.
     pub(crate) fn at(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
         let (line, column) = line_col(self.text, span.start);

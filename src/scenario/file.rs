@@ -55,10 +55,10 @@ pub struct ScenarioFile {
     #[serde(default)]
     #[schemars(with = "Vec<PhaseFile>")]
     pub phases: Vec<Spanned<PhaseFile>>,
-    /// The verdict's rules.
+    /// The verdict's rules (their schema is derived from the check kinds).
     #[serde(default)]
-    #[schemars(with = "Vec<CheckFile>")]
-    pub checks: Vec<Spanned<CheckFile>>,
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub checks: Vec<Spanned<CheckTable>>,
 }
 
 /// Which stack runs the services.
@@ -466,138 +466,7 @@ pub struct PhaseFile {
     pub until: Spanned<Dur>,
 }
 
-/// The kinds of check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckKind {
-    /// The downstream's breaker opens within `within` of the fault.
-    BreakerOpens,
-    /// While open, probes come at most `max_probes` at a time, every `period`.
-    HalfOpenProbes,
-    /// After each fault clears, the journey is back to baseline within `within`.
-    RecoversWithin,
-    /// A percentile of a journey's latency in a phase stays under a bound.
-    Latency,
-    /// A journey keeps its baseline success rate and latency during a phase.
-    NoCascade,
-    /// Downstream attempts per upstream request stay under `max_ratio`.
-    Amplification,
-    /// No business id reaches the downstream twice with effect.
-    NoDuplicates,
-    /// Every acknowledged payment is found afterwards with a consistent status.
-    Integrity,
-}
-
-/// Latency percentiles a check can bound.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Percentile {
-    /// Median.
-    P50,
-    /// 90th.
-    P90,
-    /// 99th.
-    P99,
-    /// 99.9th.
-    P999,
-    /// Maximum.
-    Max,
-}
-
-/// One `[[checks]]`. Which fields apply depends on `kind`; a field that does
-/// not apply is refused.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CheckFile {
-    /// Name in reports (default: kind and subject).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Which rule.
-    #[schemars(with = "CheckKind")]
-    pub kind: Spanned<CheckKind>,
-    /// Injector name of the downstream concerned.
-    #[serde(default)]
-    #[schemars(with = "Option<InjectorName>")]
-    pub downstream: Option<Spanned<String>>,
-    /// Journey name.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub journey: Option<Spanned<String>>,
-    /// Phase name (default `fault`).
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub phase: Option<Spanned<String>>,
-    /// Deadline (breaker_opens, recovers_within).
-    #[serde(default)]
-    #[schemars(with = "Option<Dur>")]
-    pub within: Option<Spanned<Dur>>,
-    /// half_open_probes: most calls let through per probe (default 3), 1 to
-    /// 10000.
-    #[serde(default)]
-    #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = 10000))]
-    pub max_probes: Option<Spanned<u32>>,
-    /// half_open_probes: open timeout between probes.
-    #[serde(default)]
-    #[schemars(with = "Option<Dur>")]
-    pub period: Option<Spanned<Dur>>,
-    /// half_open_probes: slack on the period.
-    #[serde(default)]
-    #[schemars(with = "Option<Dur>")]
-    pub tolerance: Option<Spanned<Dur>>,
-    /// recovers_within: width of the windows compared with baseline.
-    #[serde(default)]
-    #[schemars(with = "Option<Dur>")]
-    pub window: Option<Spanned<Dur>>,
-    /// recovers_within: windows in a row that must look like baseline, 1 to
-    /// 10000.
-    #[serde(default)]
-    #[schemars(with = "Option<u32>", extend("minimum" = 1, "maximum" = 10000))]
-    pub hold: Option<Spanned<u32>>,
-    /// Success rate may fall this much (0.02 = 2 points) below baseline.
-    #[serde(default)]
-    #[schemars(with = "Option<f64>")]
-    pub success_tolerance: Option<Spanned<f64>>,
-    /// p99 may grow to this multiple of baseline (0 ignores latency).
-    #[serde(default)]
-    #[schemars(with = "Option<f64>")]
-    pub latency_factor: Option<Spanned<f64>>,
-    /// latency: which percentile (default p99).
-    #[serde(default)]
-    #[schemars(with = "Option<Percentile>")]
-    pub percentile: Option<Spanned<Percentile>>,
-    /// latency: absolute bound.
-    #[serde(default)]
-    #[schemars(with = "Option<Dur>")]
-    pub max: Option<Spanned<Dur>>,
-    /// latency: bound as a multiple of the baseline value.
-    #[serde(default)]
-    #[schemars(with = "Option<f64>")]
-    pub max_factor: Option<Spanned<f64>>,
-    /// amplification: most downstream attempts per admitted call (or per
-    /// upstream request with `per = "request"`).
-    #[serde(default)]
-    #[schemars(with = "Option<f64>")]
-    pub max_ratio: Option<Spanned<f64>>,
-    /// amplification: what `max_ratio` divides attempts by: `call` (default,
-    /// each distinct call the downstream saw) or `request` (each upstream
-    /// request of the journeys reaching it).
-    #[serde(default)]
-    #[schemars(with = "Option<AmplificationPer>")]
-    pub per: Option<Spanned<AmplificationPer>>,
-    /// no_duplicates: body field (default `order_no`).
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub field: Option<Spanned<String>>,
-}
-
-/// What an amplification ratio divides downstream attempts by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AmplificationPer {
-    /// Each distinct call the downstream saw (by its business id where it
-    /// carries one): a retry storm shows even when the breaker rejects most
-    /// requests.
-    Call,
-    /// Each upstream request of the journeys reaching the downstream.
-    Request,
-}
+/// One `[[checks]]` table as written: every field with the location of its
+/// value. Which fields a check takes depends on its `kind`; each kind reads
+/// its own (see the verdict's checks), and the schema is derived from them.
+pub type CheckTable = BTreeMap<String, Spanned<toml::Value>>;

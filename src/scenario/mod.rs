@@ -1,9 +1,11 @@
 //! Scenarios: one fault story each, read from TOML and checked before
 //! anything starts.
 //!
-//! [`Scenario::load`] parses a file ([`file`]), checks every reference and
-//! range ([`validate`]) and returns the resolved plan the rest of the
-//! pipeline runs, or every problem found, each at `file:line:col`.
+//! [`Scenario::parse`] parses a file ([`file`]), checks every reference and
+//! range ([`validate`]) of every part but the checks, and returns the
+//! resolved scenario with its `[[checks]]` tables as written; the verdict
+//! plans those (`crate::verdict::Plan::load`), so every problem of a file is
+//! reported together, each at `file:line:col`.
 
 mod duration;
 mod error;
@@ -21,7 +23,8 @@ use reference_stack::{ClientSettings, Defects, Downstream, ServiceKind, Signatur
 
 pub use duration::{Dur, MAX_DURATION};
 pub use error::{ScenarioError, ScenarioErrors};
-pub use file::{AmplificationPer, CheckKind, ContainerAction, Model, Percentile, StackKind};
+pub use file::{CheckTable, ContainerAction, Model, StackKind};
+pub use validate::{Fields, MAX_COUNT, Parsed, Series};
 
 use crate::platform::JourneyKind;
 
@@ -52,8 +55,6 @@ pub struct Scenario {
     pub faults: Vec<FaultWindow>,
     /// Named windows of the timeline.
     pub phases: Vec<Phase>,
-    /// The verdict's rules.
-    pub checks: Vec<CheckPlan>,
 }
 
 /// The stack, resolved.
@@ -227,133 +228,27 @@ pub struct Phase {
     pub until: Duration,
 }
 
-/// A check with its name.
-#[derive(Clone, Debug)]
-pub struct CheckPlan {
-    /// Name in reports.
-    pub name: String,
-    /// The rule.
-    pub check: Check,
-}
-
-/// A bound on a latency percentile.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LatencyBound {
-    /// At most this.
-    Max(Duration),
-    /// At most this multiple of the same percentile in baseline.
-    Factor(f64),
-}
-
-/// The rules, resolved.
-#[derive(Clone, Debug)]
-pub enum Check {
-    /// The downstream's breaker opens within `within` of its fault starting.
-    BreakerOpens {
-        /// The downstream.
-        downstream: Downstream,
-        /// Deadline from the fault's start.
-        within: Duration,
-    },
-    /// While open, at most `max_probes` calls per probe, every `period`.
-    HalfOpenProbes {
-        /// The downstream.
-        downstream: Downstream,
-        /// Calls per probe burst.
-        max_probes: u32,
-        /// Open timeout.
-        period: Duration,
-        /// Slack on the period.
-        tolerance: Duration,
-    },
-    /// Back to baseline within `within` after each fault clears.
-    RecoversWithin {
-        /// The journey.
-        journey: String,
-        /// Only clears of faults on this downstream (None: all).
-        downstream: Option<Downstream>,
-        /// Deadline from each clear.
-        within: Duration,
-        /// Window width.
-        window: Duration,
-        /// Windows in a row.
-        hold: u32,
-        /// Allowed drop in success rate.
-        success_tolerance: f64,
-        /// Allowed p99 growth (0: ignore latency).
-        latency_factor: f64,
-    },
-    /// A latency percentile bound.
-    Latency {
-        /// The journey.
-        journey: String,
-        /// The phase.
-        phase: String,
-        /// Which percentile.
-        percentile: Percentile,
-        /// The bound.
-        bound: LatencyBound,
-    },
-    /// No spread to a journey.
-    NoCascade {
-        /// The journey.
-        journey: String,
-        /// The phase.
-        phase: String,
-        /// Allowed drop in success rate.
-        success_tolerance: f64,
-        /// Allowed p99 growth (0: ignore latency).
-        latency_factor: f64,
-    },
-    /// Retry amplification bound.
-    Amplification {
-        /// The downstream.
-        downstream: Downstream,
-        /// Upstream journey (None: every journey reaching the downstream).
-        journey: Option<String>,
-        /// The phase.
-        phase: String,
-        /// Most attempts per call or request.
-        max_ratio: f64,
-        /// What the ratio divides attempts by.
-        per: AmplificationPer,
-    },
-    /// No duplicate side effects.
-    NoDuplicates {
-        /// The downstream.
-        downstream: Downstream,
-        /// Body field.
-        field: String,
-    },
-    /// Acknowledged payments are kept.
-    Integrity {
-        /// The payment journey.
-        journey: String,
-    },
-}
-
 impl Scenario {
-    /// Reads and checks a scenario file. `stack` overrides the file's stack
-    /// kind (the `--stack` flag).
-    pub fn load(path: &Path, stack: Option<StackKind>) -> Result<Self, ScenarioErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+    /// Reads a scenario file's text (an error located at its first line).
+    pub fn read(path: &Path) -> Result<String, ScenarioErrors> {
+        std::fs::read_to_string(path).map_err(|e| {
             ScenarioErrors(vec![ScenarioError {
                 path: path.to_path_buf(),
                 line: 1,
                 column: 1,
                 message: format!("cannot read: {e}"),
             }])
-        })?;
-        Self::parse(path, &text, stack)
+        })
     }
 
-    /// Parses and checks `text` (read from `path`).
-    pub fn parse(
-        path: &Path,
-        text: &str,
+    /// Parses and checks `text` (read from `path`) but for its checks;
+    /// `stack` overrides the file's stack kind (the `--stack` flag).
+    pub fn parse<'t>(
+        path: &'t Path,
+        text: &'t str,
         stack: Option<StackKind>,
-    ) -> Result<Self, ScenarioErrors> {
-        validate::build(path, text, stack)
+    ) -> Result<Parsed<'t>, ScenarioErrors> {
+        validate::parse(path, text, stack)
     }
 
     /// The journey named `name`.

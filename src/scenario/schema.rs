@@ -16,16 +16,91 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use super::file::ScenarioFile;
 use crate::platform::injector_names;
 
-/// The JSON schema of a scenario file, pretty-printed, ending in a newline.
-pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(ScenarioFile);
-    // `{:#}` on a JSON value pretty-prints it (and cannot fail, unlike
-    // `serde_json::to_string_pretty`).
-    format!("{:#}\n", schema.as_value())
+/// The JSON schema of a scenario file but for its checks, whose tables are
+/// described by the check kinds (`crate::verdict::Plan::json_schema` fills
+/// them in), and the generator the kinds' field schemas are made with.
+pub fn base_schema() -> (Schema, SchemaGenerator) {
+    let mut generator = SchemaGenerator::default();
+    let schema = generator.root_schema_for::<ScenarioFile>();
+    (schema, generator)
 }
 
+/// Declares a JSON schema for a marker type used only to describe a field.
+macro_rules! field_schema {
+    ($(#[$doc:meta])* $name:ident, $schema:tt) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
+}
+
+field_schema!(
+    /// Schema of a count: 1 to `MAX_COUNT`.
+    Count,
+    {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": super::MAX_COUNT,
+    }
+);
+
+field_schema!(
+    /// Schema of a share between 0 and 1.
+    Ratio,
+    {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+    }
+);
+
+field_schema!(
+    /// Schema of a number that may be 0.
+    NonNegative,
+    {
+        "type": "number",
+        "minimum": 0,
+    }
+);
+
+field_schema!(
+    /// Schema of a number more than 0.
+    Positive,
+    {
+        "type": "number",
+        "exclusiveMinimum": 0,
+    }
+);
+
+field_schema!(
+    /// Schema of a journey's name (or a follow-up series, `payment.webhook`).
+    JourneyName,
+    {
+        "type": "string",
+        "description": "A journey of this scenario, by name.",
+    }
+);
+
+field_schema!(
+    /// Schema of a phase's name.
+    PhaseName,
+    {
+        "type": "string",
+        "description": "A phase of this scenario: baseline, fault, recovery or one of [[phases]].",
+    }
+);
+
 /// Schema of an injector name (`order-service`): one of the platform's.
-pub(super) struct InjectorName;
+pub struct InjectorName;
 
 impl JsonSchema for InjectorName {
     fn schema_name() -> Cow<'static, str> {
@@ -42,7 +117,7 @@ impl JsonSchema for InjectorName {
 }
 
 /// Schema of a service name (`payment-gateway`): one of the platform's.
-pub(super) struct ServiceName;
+pub struct ServiceName;
 
 impl JsonSchema for ServiceName {
     fn schema_name() -> Cow<'static, str> {
@@ -60,7 +135,7 @@ impl JsonSchema for ServiceName {
 }
 
 /// Schema of a breaker flavour name (`pybreaker`): one the reference stack models.
-pub(super) struct BreakerName;
+pub struct BreakerName;
 
 impl JsonSchema for BreakerName {
     fn schema_name() -> Cow<'static, str> {
@@ -78,7 +153,7 @@ impl JsonSchema for BreakerName {
 }
 
 /// Schema of an HTTP status code.
-pub(super) struct HttpStatus;
+pub struct HttpStatus;
 
 impl JsonSchema for HttpStatus {
     fn schema_name() -> Cow<'static, str> {

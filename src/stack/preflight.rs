@@ -282,6 +282,7 @@ expects = ["order-service"]
             sut.uri()
         );
         let scenario = Scenario::parse(std::path::Path::new("preflight.toml"), &text, None)
+            .and_then(crate::scenario::Parsed::finish)
             .unwrap_or_else(|e| panic!("{e}"));
         let caller = Caller::new(scenario.merchant.clone(), "FLTEST");
         (sut, scenario, caller)

@@ -12,7 +12,7 @@ use crate::scenario::GaugeUse;
 
 /// What the gauge says of one downstream's breaker.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Gauge {
+pub enum Gauge {
     /// Not read (`[sut] metrics = false`).
     Off,
     /// The SUT exposes no breaker gauge for it: black-box only (why).

@@ -3,9 +3,10 @@
 //! where it looks, no baseline to compare with) fails as *inconclusive*; it
 //! never passes silently.
 
-mod checks;
+pub mod checks;
 mod gauge;
 pub mod infer;
+pub mod plan;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::load::recorder::{PhaseRecord, SeriesRecord};
 use crate::observe::{InjectorObservation, Observations};
 use crate::platform::injector_name;
-use crate::scenario::{Check, FaultWindow, Scenario};
-pub(crate) use gauge::Gauge;
+use crate::scenario::{FaultWindow, Scenario};
+pub use gauge::Gauge;
 use infer::{Attempt, Episodes, Inference, Input, Request, Stated};
+pub use plan::{CheckPlan, Plan};
 
 /// One check's result.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -40,7 +42,8 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    fn decided(
+    /// A check that could be evaluated: passed or failed, with its evidence.
+    pub fn decided(
         name: &str,
         kind: &'static str,
         passed: bool,
@@ -59,7 +62,8 @@ impl CheckResult {
         }
     }
 
-    fn inconclusive(name: &str, kind: &'static str, expected: String, why: String) -> Self {
+    /// A check that could not be evaluated, and why: it fails.
+    pub fn inconclusive(name: &str, kind: &'static str, expected: String, why: String) -> Self {
         Self {
             name: name.to_string(),
             kind: kind.to_string(),
@@ -145,12 +149,12 @@ impl Analysis {
 }
 
 /// Evaluates every check and derives breaker and recovery histories.
-pub fn evaluate(scenario: &Scenario, obs: &Observations) -> Analysis {
-    let ctx = Context::new(scenario, obs);
-    let checks = scenario
+pub fn evaluate(plan: &Plan, obs: &Observations) -> Analysis {
+    let ctx = Context::new(plan, obs);
+    let checks = plan
         .checks
         .iter()
-        .map(|plan| checks::evaluate(&ctx, &plan.name, &plan.check))
+        .map(|c| c.check.evaluate(&ctx, &c.name))
         .collect();
     Analysis {
         checks,
@@ -160,8 +164,10 @@ pub fn evaluate(scenario: &Scenario, obs: &Observations) -> Analysis {
     }
 }
 
-/// What checks read from.
-pub(crate) struct Context<'a> {
+/// What checks read from: the plan, the run's observations, and what is
+/// derived from them once (each faulted downstream's inferred breaker).
+pub struct Context<'a> {
+    pub(crate) plan: &'a Plan,
     pub(crate) scenario: &'a Scenario,
     pub(crate) obs: &'a Observations,
     /// Each faulted downstream's breaker, inferred once.
@@ -170,8 +176,10 @@ pub(crate) struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// Reads the run, inferring every faulted downstream's breaker once.
-    pub(crate) fn new(scenario: &'a Scenario, obs: &'a Observations) -> Self {
+    pub fn new(plan: &'a Plan, obs: &'a Observations) -> Self {
+        let scenario = &plan.scenario;
         let mut ctx = Self {
+            plan,
             scenario,
             obs,
             inferred: BTreeMap::new(),
@@ -186,22 +194,38 @@ impl<'a> Context<'a> {
 /// A fault cycle's end: when the fault stopped hitting, and when it started
 /// again (None: it did not).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Cycle {
-    pub(crate) downstream: Downstream,
-    pub(crate) cleared_at: f64,
-    pub(crate) next_fault_at: Option<f64>,
+pub struct Cycle {
+    /// The downstream whose fault it is.
+    pub downstream: Downstream,
+    /// When the fault stopped hitting, seconds from the load start.
+    pub cleared_at: f64,
+    /// When it came back (None: it did not).
+    pub next_fault_at: Option<f64>,
 }
 
 impl Context<'_> {
-    pub(crate) fn series(&self, name: &str) -> Option<&SeriesRecord> {
+    /// The scenario judged.
+    pub fn scenario(&self) -> &Scenario {
+        self.scenario
+    }
+
+    /// What the run observed.
+    pub fn observations(&self) -> &Observations {
+        self.obs
+    }
+
+    /// The series named `name` (a journey, or `payment.webhook`).
+    pub fn series(&self, name: &str) -> Option<&SeriesRecord> {
         self.obs.load.series(name)
     }
 
-    pub(crate) fn window_s(&self) -> f64 {
+    /// Width of the load's windows, seconds.
+    pub fn window_s(&self) -> f64 {
         self.obs.load.window.as_secs_f64()
     }
 
-    pub(crate) fn run_end(&self) -> f64 {
+    /// End of the run, seconds from the load start.
+    pub fn run_end(&self) -> f64 {
         self.scenario.duration.as_secs_f64()
     }
 
@@ -221,10 +245,7 @@ impl Context<'_> {
 
     /// The journey's series and its baseline record, or why a check that
     /// compares with baseline cannot be evaluated.
-    pub(crate) fn with_baseline(
-        &self,
-        journey: &str,
-    ) -> Result<(&SeriesRecord, &PhaseRecord), String> {
+    pub fn with_baseline(&self, journey: &str) -> Result<(&SeriesRecord, &PhaseRecord), String> {
         let series = self
             .series(journey)
             .ok_or_else(|| format!("no journey `{journey}` ran"))?;
@@ -235,7 +256,7 @@ impl Context<'_> {
     }
 
     /// When a fault was first set on `downstream`.
-    pub(crate) fn fault_start(&self, downstream: Downstream) -> Option<f64> {
+    pub fn fault_start(&self, downstream: Downstream) -> Option<f64> {
         self.obs
             .faults
             .iter()
@@ -252,7 +273,7 @@ impl Context<'_> {
 
     /// Series of the journeys whose requests reach `downstream` on their
     /// request path.
-    pub(crate) fn reaching(&self, downstream: Downstream) -> Vec<&SeriesRecord> {
+    pub fn reaching(&self, downstream: Downstream) -> Vec<&SeriesRecord> {
         self.scenario
             .load
             .journeys
@@ -292,7 +313,7 @@ impl Context<'_> {
     }
 
     /// Spells during which `downstream` refused connections.
-    pub(crate) fn refusing(&self, downstream: Downstream) -> Vec<(f64, f64)> {
+    pub fn refusing(&self, downstream: Downstream) -> Vec<(f64, f64)> {
         self.scenario
             .faults
             .iter()
@@ -307,7 +328,7 @@ impl Context<'_> {
 
     /// The downstream's breaker inferred from outside (once per run, for
     /// every faulted downstream), or why it cannot be.
-    pub(crate) fn inferred(&self, downstream: Downstream) -> Result<&Inference, String> {
+    pub fn inferred(&self, downstream: Downstream) -> Result<&Inference, String> {
         match self.inferred.get(&downstream) {
             Some(Ok(i)) => Ok(i),
             Some(Err(why)) => Err(why.clone()),
@@ -400,13 +421,13 @@ impl Context<'_> {
     }
 
     /// The downstream's breaker as the SUT's gauge reported it.
-    pub(crate) fn gauge(&self, downstream: Downstream) -> Gauge {
+    pub fn gauge(&self, downstream: Downstream) -> Gauge {
         gauge::read(self, downstream)
     }
 
     /// Fault cycles of `downstream` (or of every injector): each clear, and
     /// each off-edge of a flapping fault, with when the fault came back.
-    pub(crate) fn cycles(&self, downstream: Option<Downstream>) -> Vec<Cycle> {
+    pub fn cycles(&self, downstream: Option<Downstream>) -> Vec<Cycle> {
         let events = &self.obs.faults;
         let mut cycles = Vec::new();
         for (i, window) in self.scenario.faults.iter().enumerate() {
@@ -476,7 +497,7 @@ impl Context<'_> {
     /// and the calls among them: distinct ids first seen then where its
     /// arrivals carry ids, else the upstream requests minus those the
     /// inference found short-circuited (None when neither can tell).
-    pub(crate) fn attempts_and_calls(
+    pub fn attempts_and_calls(
         &self,
         downstream: Downstream,
         injector: &InjectorObservation,
@@ -561,38 +582,11 @@ impl Context<'_> {
     }
 
     fn recovery_reports(&self) -> Vec<RecoveryReport> {
-        let mut out = Vec::new();
-        for check in &self.scenario.checks {
-            if let Check::RecoversWithin {
-                journey,
-                downstream,
-                window,
-                hold,
-                success_tolerance,
-                latency_factor,
-                ..
-            } = &check.check
-            {
-                let Some(series) = self.series(journey) else {
-                    continue;
-                };
-                for cycle in self.cycles(*downstream) {
-                    let params = checks::RecoveryParams {
-                        window: window.as_secs_f64(),
-                        hold: *hold,
-                        success_tolerance: *success_tolerance,
-                        latency_factor: *latency_factor,
-                    };
-                    out.push(RecoveryReport {
-                        downstream: injector_name(cycle.downstream).into(),
-                        journey: journey.clone(),
-                        cleared_at_s: cycle.cleared_at,
-                        recovery_s: checks::recovery_time(self, series, &cycle, &params),
-                    });
-                }
-            }
-        }
-        out
+        self.plan
+            .checks
+            .iter()
+            .flat_map(|c| c.check.recoveries(self))
+            .collect()
     }
 }
 
@@ -662,11 +656,11 @@ mod tests {
 
     /// The shipped flapping scenario with its fault set `lag` seconds late,
     /// as the timeline really applies it.
-    fn flapping(lag: f64) -> (Scenario, Observations) {
+    fn flapping(lag: f64) -> (Plan, Observations) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("scenarios/settlement-accounting-flapping.toml");
-        let scenario = Scenario::load(&path, None).expect("shipped scenario");
-        let w = &scenario.faults[0];
+        let plan = Plan::load(&path, None).expect("shipped scenario");
+        let w = &plan.scenario.faults[0];
         let event = |t_s: f64, action: &str| FaultEvent {
             t_s,
             injector: w.injector,
@@ -688,13 +682,13 @@ mod tests {
             transitions: Vec::new(),
             integrity: Vec::new(),
         };
-        (scenario, obs)
+        (plan, obs)
     }
 
     #[test]
     fn a_flapping_fault_is_on_in_spells_until_its_clear() {
-        let (scenario, obs) = flapping(0.002);
-        let ctx = Context::new(&scenario, &obs);
+        let (plan, obs) = flapping(0.002);
+        let ctx = Context::new(&plan, &obs);
         // On 10 s of every 20 s from 30.002 s; cleared at 110.002 s.
         let spells = ctx.spells(0);
         assert_eq!(spells.len(), 4, "{spells:?}");
@@ -709,8 +703,8 @@ mod tests {
 
     #[test]
     fn flapping_cycles_end_at_each_off_edge_and_at_a_clear_while_on() {
-        let (scenario, _) = flapping(0.0);
-        let window = &scenario.faults[0];
+        let (plan, _) = flapping(0.0);
+        let window = &plan.scenario.faults[0];
         let cleared = |w: &FaultWindow, set: f64, clear: f64| -> Vec<f64> {
             window_cycles(w, set, Some(clear), 150.0)
                 .iter()
@@ -746,8 +740,8 @@ mod tests {
     #[test]
     fn a_gauge_that_jumps_from_closed_to_half_open_opened_by_then() {
         use crate::observe::sut::{BreakerSample, BreakerState};
-        let (scenario, mut obs) = flapping(0.0);
-        let d = scenario.faults[0].injector;
+        let (plan, mut obs) = flapping(0.0);
+        let d = plan.scenario.faults[0].injector;
         let service = crate::platform::JourneyKind::Settlement
             .entry()
             .name()
@@ -764,7 +758,7 @@ mod tests {
             sample(1.5, BreakerState::Open),
             sample(1.75, BreakerState::Closed),
         ];
-        let ctx = Context::new(&scenario, &obs);
+        let ctx = Context::new(&plan, &obs);
         let Gauge::Read {
             episodes: gauge, ..
         } = ctx.gauge(d)
@@ -777,9 +771,9 @@ mod tests {
     }
 
     /// The flapping scenario with gauge readings of `labels` seen.
-    fn seen(labels: &[&str], gauge: crate::scenario::GaugeUse) -> (Scenario, Observations) {
-        let (mut scenario, mut obs) = flapping(0.0);
-        scenario.sut.gauge = gauge;
+    fn seen(labels: &[&str], gauge: crate::scenario::GaugeUse) -> (Plan, Observations) {
+        let (mut plan, mut obs) = flapping(0.0);
+        plan.scenario.sut.gauge = gauge;
         obs.sut.gauge_seen = crate::observe::sut::GaugeSeen {
             scrapes: 12,
             with_gauge: u64::from(!labels.is_empty()),
@@ -789,24 +783,25 @@ mod tests {
             labels: ["downstream"].map(String::from).into(),
             unmatched: labels.iter().map(|l| l.to_string()).collect(),
         };
-        (scenario, obs)
+        (plan, obs)
     }
 
     #[test]
     fn a_gauge_whose_labels_name_no_injector_makes_breaker_checks_inconclusive() {
-        let (scenario, obs) = seen(&["accounts"], crate::scenario::GaugeUse::IfPresent);
-        let ctx = Context::new(&scenario, &obs);
+        let (plan, obs) = seen(&["accounts"], crate::scenario::GaugeUse::IfPresent);
+        let ctx = Context::new(&plan, &obs);
         let d = Downstream::Accounting;
         let Gauge::Unmatched(why) = ctx.gauge(d) else {
             panic!("{:?}", ctx.gauge(d));
         };
         assert!(why.contains("accounts"), "{why}");
         assert!(why.contains("downstream_names"), "{why}");
-        let check = crate::scenario::Check::BreakerOpens {
-            downstream: d,
-            within: Duration::from_secs(10),
-        };
-        let result = checks::evaluate(&ctx, "opens", &check);
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.check.kind() == "breaker_opens")
+            .expect("the flapping scenario judges its breaker");
+        let result = check.check.evaluate(&ctx, &check.name);
         assert!(result.inconclusive && !result.passed, "{result:?}");
         assert!(result.observed.contains("accounts"), "{result:?}");
     }
@@ -814,30 +809,30 @@ mod tests {
     #[test]
     fn a_required_gauge_that_never_appeared_is_inconclusive_and_an_optional_one_is_not() {
         let d = Downstream::Accounting;
-        let (scenario, obs) = seen(&[], crate::scenario::GaugeUse::Required);
-        let ctx = Context::new(&scenario, &obs);
+        let (plan, obs) = seen(&[], crate::scenario::GaugeUse::Required);
+        let ctx = Context::new(&plan, &obs);
         let Gauge::Unmatched(why) = ctx.gauge(d) else {
             panic!("{:?}", ctx.gauge(d));
         };
         assert!(why.contains("12 scrapes"), "{why}");
         assert!(why.contains("http_requests_total"), "{why}");
-        let (scenario, obs) = seen(&[], crate::scenario::GaugeUse::IfPresent);
-        let ctx = Context::new(&scenario, &obs);
+        let (plan, obs) = seen(&[], crate::scenario::GaugeUse::IfPresent);
+        let ctx = Context::new(&plan, &obs);
         assert!(
             matches!(ctx.gauge(d), Gauge::Absent(_)),
             "{:?}",
             ctx.gauge(d)
         );
-        let (scenario, obs) = seen(&["accounts"], crate::scenario::GaugeUse::Off);
-        let ctx = Context::new(&scenario, &obs);
+        let (plan, obs) = seen(&["accounts"], crate::scenario::GaugeUse::Off);
+        let ctx = Context::new(&plan, &obs);
         assert_eq!(ctx.gauge(d), Gauge::Off);
     }
 
     #[test]
     fn gauge_readings_count_readings_not_state_changes() {
         use crate::observe::sut::{BreakerSample, BreakerState};
-        let (scenario, mut obs) = flapping(0.0);
-        let d = scenario.faults[0].injector;
+        let (plan, mut obs) = flapping(0.0);
+        let d = plan.scenario.faults[0].injector;
         let service = crate::platform::JourneyKind::Settlement
             .entry()
             .name()
@@ -854,7 +849,7 @@ mod tests {
                 },
             })
             .collect();
-        let ctx = Context::new(&scenario, &obs);
+        let ctx = Context::new(&plan, &obs);
         let Gauge::Read {
             episodes, readings, ..
         } = ctx.gauge(d)

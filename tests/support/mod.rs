@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use faultline::run::{RunOptions, RunOutcome, run};
-use faultline::scenario::Scenario;
+use faultline::verdict::Plan;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -21,14 +21,14 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// Parses `toml` as a scenario named `name`.
-pub fn scenario(name: &str, toml: &str) -> Scenario {
+pub fn scenario(name: &str, toml: &str) -> Plan {
     let path = scratch("scenarios").join(format!("{name}.toml"));
     std::fs::write(&path, toml).expect("scenario written");
-    Scenario::load(&path, None).unwrap_or_else(|e| panic!("{name} does not validate:\n{e}"))
+    Plan::load(&path, None).unwrap_or_else(|e| panic!("{name} does not validate:\n{e}"))
 }
 
 /// Runs `scenario` to its verdict.
-pub async fn run_scenario(scenario: &Scenario) -> RunOutcome {
+pub async fn run_scenario(scenario: &Plan) -> RunOutcome {
     let _turn = ONE_AT_A_TIME.lock().await;
     let options = RunOptions {
         out: scratch("reports"),
@@ -36,7 +36,7 @@ pub async fn run_scenario(scenario: &Scenario) -> RunOutcome {
     };
     run(scenario, &options, CancellationToken::new())
         .await
-        .unwrap_or_else(|e| panic!("{} did not run: {e}", scenario.name))
+        .unwrap_or_else(|e| panic!("{} did not run: {e}", scenario.scenario.name))
 }
 
 /// Parses and runs.

@@ -76,6 +76,19 @@ impl BreakerFlavour {
         self == BreakerFlavour::Pybreaker
     }
 
+    /// Calls a half-open breaker of this flavour lets through before it decides, given
+    /// the platform's `max_requests` mapping: None when it has no such limit (Envoy
+    /// lets all traffic through once the host is un-ejected).
+    pub fn half_open_calls(self, max_requests: u32) -> Option<u32> {
+        match self {
+            BreakerFlavour::Gobreaker
+            | BreakerFlavour::Resilience4j
+            | BreakerFlavour::Pybreaker => Some(max_requests),
+            BreakerFlavour::Opossum => Some(1),
+            BreakerFlavour::Envoy => None,
+        }
+    }
+
     /// Whether the breaker sees each attempt rather than the logical call (a proxy sees
     /// every request the retry loop sends).
     pub fn sees_each_attempt(self) -> bool {

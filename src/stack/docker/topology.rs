@@ -183,7 +183,10 @@ mod tests {
     fn services_call_the_injectors_and_hops_pass_through_fronts() {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/payment-order-outage.toml");
-        let scenario = Scenario::load(&path, None).expect("shipped scenario");
+        let text = Scenario::read(&path).expect("shipped scenario");
+        let scenario = Scenario::parse(&path, &text, None)
+            .and_then(crate::scenario::Parsed::finish)
+            .expect("shipped scenario");
         let t = Topology::new("inj".into(), |k| format!("svc-{}", k.name()));
         let env: BTreeMap<String, String> = t
             .service_env(&scenario, ServiceKind::MerchantService)

@@ -5,37 +5,153 @@
 //! by unless the scenario asks otherwise.
 
 use reference_stack::Downstream;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::{Check, Field, Kind, params};
 use crate::platform::injector_name;
-use crate::scenario::AmplificationPer;
+use crate::scenario::schema::{InjectorName, JourneyName, PhaseName, Positive};
+use crate::scenario::{Fields, Series};
 use crate::verdict::{CheckResult, Context};
 
-const KIND: &str = "amplification";
+/// The kind.
+pub(super) static KIND: AmplificationKind = AmplificationKind;
 
-/// What the check bounds.
-pub(super) struct Bound<'a> {
-    pub(super) downstream: Downstream,
-    pub(super) journey: Option<&'a str>,
-    pub(super) phase: &'a str,
-    pub(super) max_ratio: f64,
-    pub(super) per: AmplificationPer,
+/// `amplification`.
+pub(super) struct AmplificationKind;
+
+/// The fields it takes.
+const FIELDS: &[Field] = &[
+    Field::of::<InjectorName>("downstream", "The downstream whose attempts are counted."),
+    Field::of::<JourneyName>(
+        "journey",
+        "Only this journey's requests (default: every journey reaching the downstream).",
+    ),
+    Field::of::<PhaseName>("phase", "The phase (default `fault`)."),
+    Field::of::<Positive>(
+        "max_ratio",
+        "Most attempts per call (or per upstream request with `per = \"request\"`).",
+    ),
+    Field::of::<AmplificationPer>(
+        "per",
+        "What `max_ratio` divides attempts by (default `call`).",
+    ),
+];
+
+impl Kind for AmplificationKind {
+    fn name(&self) -> &'static str {
+        "amplification"
+    }
+
+    fn about(&self) -> &'static str {
+        "Downstream attempts per call (or per upstream request) stay under `max_ratio`."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn plan(&self, f: &mut Fields<'_, '_>) -> Option<Box<dyn Check>> {
+        let downstream = f.downstream(None)?;
+        let journey = match f.has("journey") {
+            true => Some(f.journey(Series::JourneysOnly)?),
+            false => None,
+        };
+        f.reached(downstream, journey.as_deref())?;
+        let max_ratio = match f.get::<f64>("max_ratio") {
+            Some(r) if r > 0.0 && r.is_finite() => r,
+            Some(r) => {
+                f.err("max_ratio", format!("max_ratio must be more than 0 (4 allows the platform's 4 attempts per call), got {r}"));
+                return None;
+            }
+            None if f.failed() => return None,
+            None => {
+                f.err("kind", "an amplification check needs `max_ratio` (downstream attempts per call, e.g. max_ratio = 4)");
+                return None;
+            }
+        };
+        let phase = f.phase()?;
+        let per = match f.has("per") {
+            true => f.get("per")?,
+            false => AmplificationPer::Call,
+        };
+        Some(Box::new(Amplification {
+            downstream,
+            journey,
+            phase,
+            max_ratio,
+            per,
+        }))
+    }
 }
 
-pub(super) fn evaluate(ctx: &Context<'_>, name: &str, bound: &Bound<'_>) -> CheckResult {
-    let Bound {
+/// What an amplification ratio divides downstream attempts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AmplificationPer {
+    /// Each distinct call the downstream saw (by its business id where it
+    /// carries one): a retry storm shows even when the breaker rejects most
+    /// requests.
+    Call,
+    /// Each upstream request of the journeys reaching the downstream.
+    Request,
+}
+
+/// Downstream attempts per call or request in a phase under `max_ratio`.
+#[derive(Debug, Serialize)]
+pub(super) struct Amplification {
+    #[serde(with = "crate::platform::injector_serde")]
+    downstream: Downstream,
+    journey: Option<String>,
+    phase: String,
+    max_ratio: f64,
+    per: AmplificationPer,
+}
+
+impl Check for Amplification {
+    fn kind(&self) -> &'static str {
+        KIND.name()
+    }
+
+    fn default_name(&self) -> String {
+        format!(
+            "amplification:{}:{}",
+            injector_name(self.downstream),
+            self.phase
+        )
+    }
+
+    fn params(&self) -> serde_json::Value {
+        params(self)
+    }
+
+    fn evaluate(&self, ctx: &Context<'_>, name: &str) -> CheckResult {
+        evaluate(ctx, name, self)
+    }
+
+    fn counts_attempts_at(&self) -> Option<Downstream> {
+        Some(self.downstream)
+    }
+}
+
+fn evaluate(ctx: &Context<'_>, name: &str, check: &Amplification) -> CheckResult {
+    let Amplification {
         downstream,
-        journey,
-        phase,
+        ref journey,
+        ref phase,
         max_ratio,
         per,
-    } = *bound;
+    } = *check;
+    let journey = journey.as_deref();
+    let phase = phase.as_str();
     let target = injector_name(downstream);
     let unit = match per {
         AmplificationPer::Call => "call",
         AmplificationPer::Request => "upstream request",
     };
     let expected = format!("≤ {max_ratio} attempts at {target} per {unit} in {phase}");
-    let inconclusive = |why: String| CheckResult::inconclusive(name, KIND, expected.clone(), why);
+    let inconclusive =
+        |why: String| CheckResult::inconclusive(name, KIND.name(), expected.clone(), why);
     let Some(p) = ctx.scenario.phase(phase) else {
         return inconclusive(format!("no phase `{phase}`"));
     };
@@ -95,7 +211,7 @@ pub(super) fn evaluate(ctx: &Context<'_>, name: &str, bound: &Bound<'_>) -> Chec
     };
     CheckResult::decided(
         name,
-        KIND,
+        KIND.name(),
         ratio <= max_ratio,
         expected,
         format!("{ratio:.2} attempts per {unit}"),

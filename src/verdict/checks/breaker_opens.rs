@@ -6,15 +6,85 @@
 use std::time::Duration;
 
 use reference_stack::Downstream;
+use serde::Serialize;
 
-use super::secs;
+use super::{Check, Field, Kind, as_text, params, secs};
 use crate::platform::injector_name;
+use crate::scenario::Fields;
+use crate::scenario::schema::InjectorName;
 use crate::verdict::infer::Inference;
 use crate::verdict::{CheckResult, Context, Gauge};
 
-const KIND: &str = "breaker_opens";
+/// The kind.
+pub(super) static KIND: BreakerOpensKind = BreakerOpensKind;
 
-pub(super) fn evaluate(
+/// How long a breaker may take to open when the check does not say.
+const DEFAULT_WITHIN: Duration = Duration::from_secs(60);
+
+/// `breaker_opens`.
+pub(super) struct BreakerOpensKind;
+
+/// The fields it takes.
+const FIELDS: &[Field] = &[
+    Field::of::<InjectorName>(
+        "downstream",
+        "The downstream whose breaker is judged (an injector with a fault).",
+    ),
+    Field::of::<crate::scenario::Dur>("within", "Deadline from the fault's start (default 60s)."),
+];
+
+impl Kind for BreakerOpensKind {
+    fn name(&self) -> &'static str {
+        "breaker_opens"
+    }
+
+    fn about(&self) -> &'static str {
+        "The downstream's breaker opens within `within` of its fault."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn plan(&self, f: &mut Fields<'_, '_>) -> Option<Box<dyn Check>> {
+        let downstream = f.downstream(None)?;
+        f.faulted(downstream)?;
+        let within = match f.has("within") {
+            true => f.duration("within")?,
+            false => DEFAULT_WITHIN,
+        };
+        Some(Box::new(BreakerOpens { downstream, within }))
+    }
+}
+
+/// The downstream's breaker opens within `within` of its fault starting.
+#[derive(Debug, Serialize)]
+pub(super) struct BreakerOpens {
+    #[serde(with = "crate::platform::injector_serde")]
+    downstream: Downstream,
+    #[serde(with = "as_text")]
+    within: Duration,
+}
+
+impl Check for BreakerOpens {
+    fn kind(&self) -> &'static str {
+        KIND.name()
+    }
+
+    fn default_name(&self) -> String {
+        format!("breaker_opens:{}", injector_name(self.downstream))
+    }
+
+    fn params(&self) -> serde_json::Value {
+        params(self)
+    }
+
+    fn evaluate(&self, ctx: &Context<'_>, name: &str) -> CheckResult {
+        evaluate(ctx, name, self.downstream, self.within)
+    }
+}
+
+fn evaluate(
     ctx: &Context<'_>,
     name: &str,
     downstream: Downstream,
@@ -25,7 +95,8 @@ pub(super) fn evaluate(
         "{target}'s breaker opens within {} of its fault",
         secs(within.as_secs_f64())
     );
-    let inconclusive = |why: String| CheckResult::inconclusive(name, KIND, expected.clone(), why);
+    let inconclusive =
+        |why: String| CheckResult::inconclusive(name, KIND.name(), expected.clone(), why);
     let Some(fault_at) = ctx.fault_start(downstream) else {
         return inconclusive(format!("no fault was applied to {target}"));
     };
@@ -102,7 +173,7 @@ pub(super) fn evaluate(
             if !agree {
                 return CheckResult::decided(
                     name,
-                    KIND,
+                    KIND.name(),
                     false,
                     expected,
                     format!(
@@ -147,7 +218,7 @@ fn decide(
         ),
         None => (false, "never opened".into()),
     };
-    CheckResult::decided(name, KIND, passed, expected, observed, evidence)
+    CheckResult::decided(name, KIND.name(), passed, expected, observed, evidence)
 }
 
 /// The inference's evidence, for the report.

@@ -2,17 +2,91 @@
 //! status consistent with what it answered (failed payments kept as failed,
 //! not missing).
 
+use serde::Serialize;
+
+use super::{Check, Field, Kind, params};
+use crate::platform::JourneyKind;
+use crate::scenario::schema::JourneyName;
+use crate::scenario::{Fields, Series};
 use crate::verdict::{CheckResult, Context};
 
-const KIND: &str = "integrity";
+/// The kind.
+pub(super) static KIND: IntegrityKind = IntegrityKind;
 
-pub(super) fn evaluate(ctx: &Context<'_>, name: &str, journey: &str) -> CheckResult {
+/// `integrity`.
+pub(super) struct IntegrityKind;
+
+/// The fields it takes.
+const FIELDS: &[Field] = &[Field::of::<JourneyName>(
+    "journey",
+    "The payment journey whose payments are looked up.",
+)];
+
+impl Kind for IntegrityKind {
+    fn name(&self) -> &'static str {
+        "integrity"
+    }
+
+    fn about(&self) -> &'static str {
+        "Every acknowledged payment is found afterwards with a consistent status."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn plan(&self, f: &mut Fields<'_, '_>) -> Option<Box<dyn Check>> {
+        let journey = f.journey(Series::JourneysOnly)?;
+        let other = f
+            .scenario()
+            .load
+            .journeys
+            .iter()
+            .find(|j| j.name == journey && j.kind != JourneyKind::Payment)
+            .map(|j| (j.name.clone(), j.kind));
+        if let Some((name, kind)) = other {
+            f.err("journey", format!("integrity checks payments: its journey must be a payment journey (`{name}` is a {kind} journey)"));
+            return None;
+        }
+        Some(Box::new(Integrity { journey }))
+    }
+}
+
+/// Acknowledged payments are kept.
+#[derive(Debug, Serialize)]
+pub(super) struct Integrity {
+    journey: String,
+}
+
+impl Check for Integrity {
+    fn kind(&self) -> &'static str {
+        KIND.name()
+    }
+
+    fn default_name(&self) -> String {
+        format!("integrity:{}", self.journey)
+    }
+
+    fn params(&self) -> serde_json::Value {
+        params(self)
+    }
+
+    fn evaluate(&self, ctx: &Context<'_>, name: &str) -> CheckResult {
+        evaluate(ctx, name, &self.journey)
+    }
+
+    fn integrity_journey(&self) -> Option<&str> {
+        Some(&self.journey)
+    }
+}
+
+fn evaluate(ctx: &Context<'_>, name: &str, journey: &str) -> CheckResult {
     let expected =
         format!("every payment acknowledged to {journey} is found with a consistent status");
     let Some(result) = ctx.obs.integrity.iter().find(|r| r.journey == journey) else {
         return CheckResult::inconclusive(
             name,
-            KIND,
+            KIND.name(),
             expected,
             "the payments were not looked up".into(),
         );
@@ -20,13 +94,18 @@ pub(super) fn evaluate(ctx: &Context<'_>, name: &str, journey: &str) -> CheckRes
     if result.checked == 0 {
         return CheckResult::inconclusive(
             name,
-            KIND,
+            KIND.name(),
             expected,
             format!("{journey} got no acknowledged payment"),
         );
     }
     if result.unanswered == result.checked {
-        return CheckResult::inconclusive(name, KIND, expected, "no lookup was answered".into());
+        return CheckResult::inconclusive(
+            name,
+            KIND.name(),
+            expected,
+            "no lookup was answered".into(),
+        );
     }
     let mut evidence = vec![format!(
         "{} acknowledged, {} looked up: {} missing, {} inconsistent, {} unanswered",
@@ -48,5 +127,5 @@ pub(super) fn evaluate(ctx: &Context<'_>, name: &str, journey: &str) -> CheckRes
         "{} missing, {} inconsistent of {} checked",
         result.missing, result.inconsistent, result.checked
     );
-    CheckResult::decided(name, KIND, passed, expected, observed, evidence)
+    CheckResult::decided(name, KIND.name(), passed, expected, observed, evidence)
 }

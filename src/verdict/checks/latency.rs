@@ -1,12 +1,151 @@
 //! `latency`: a percentile of a journey's latency in a phase stays under a
 //! bound, absolute or a multiple of the same percentile in baseline.
 
-use super::ms;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Check, Field, Kind, ms, params};
 use crate::load::recorder::PhaseRecord;
-use crate::scenario::{LatencyBound, Percentile};
+use crate::scenario::schema::{JourneyName, PhaseName, Positive};
+use crate::scenario::{Dur, Fields, Series};
 use crate::verdict::{CheckResult, Context};
 
-const KIND: &str = "latency";
+/// The kind.
+pub(super) static KIND: LatencyKind = LatencyKind;
+
+/// `latency`.
+pub(super) struct LatencyKind;
+
+/// The fields it takes.
+const FIELDS: &[Field] = &[
+    Field::of::<JourneyName>(
+        "journey",
+        "The journey measured (or a follow-up series such as `payment.webhook`).",
+    ),
+    Field::of::<PhaseName>("phase", "The phase (default `fault`)."),
+    Field::of::<Percentile>("percentile", "Which percentile (default p99)."),
+    Field::of::<Dur>("max", "Absolute bound."),
+    Field::of::<Positive>(
+        "max_factor",
+        "Bound as a multiple of the same percentile in baseline.",
+    ),
+];
+
+impl Kind for LatencyKind {
+    fn name(&self) -> &'static str {
+        "latency"
+    }
+
+    fn about(&self) -> &'static str {
+        "A percentile of a journey's latency in a phase stays under a bound."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn plan(&self, f: &mut Fields<'_, '_>) -> Option<Box<dyn Check>> {
+        let journey = f.journey(Series::Any)?;
+        let phase = f.phase()?;
+        let bound = match (f.has("max"), f.has("max_factor")) {
+            (true, false) => LatencyBound::Max(f.duration("max")?),
+            (false, true) => {
+                let factor: f64 = f.get("max_factor")?;
+                if !(factor > 0.0 && factor.is_finite()) {
+                    f.err("max_factor", format!("max_factor must be more than 0 (2 allows the percentile to double), got {factor}"));
+                    return None;
+                }
+                f.baseline()?;
+                LatencyBound::Factor(factor)
+            }
+            (true, true) => {
+                f.err("max_factor", "give either `max` or `max_factor`, not both");
+                return None;
+            }
+            (false, false) => {
+                f.err("kind", "a latency check needs `max` (e.g. \"500ms\") or `max_factor` (a multiple of baseline)");
+                return None;
+            }
+        };
+        let percentile = match f.has("percentile") {
+            true => f.get("percentile")?,
+            false => Percentile::P99,
+        };
+        Some(Box::new(Latency {
+            journey,
+            phase,
+            percentile,
+            bound,
+        }))
+    }
+}
+
+/// Latency percentiles a check can bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Percentile {
+    /// Median.
+    P50,
+    /// 90th.
+    P90,
+    /// 99th.
+    P99,
+    /// 99.9th.
+    P999,
+    /// Maximum.
+    Max,
+}
+
+/// A bound on a latency percentile.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum LatencyBound {
+    /// At most this.
+    Max(#[serde(with = "super::as_text")] Duration),
+    /// At most this multiple of the same percentile in baseline.
+    Factor(f64),
+}
+
+/// A percentile of a journey's latency in a phase under a bound.
+#[derive(Debug, Serialize)]
+pub(super) struct Latency {
+    journey: String,
+    phase: String,
+    percentile: Percentile,
+    bound: LatencyBound,
+}
+
+impl Check for Latency {
+    fn kind(&self) -> &'static str {
+        KIND.name()
+    }
+
+    fn default_name(&self) -> String {
+        format!(
+            "latency:{}:{}:{}",
+            self.journey,
+            self.phase,
+            label(self.percentile)
+        )
+    }
+
+    fn params(&self) -> serde_json::Value {
+        params(self)
+    }
+
+    fn evaluate(&self, ctx: &Context<'_>, name: &str) -> CheckResult {
+        evaluate(
+            ctx,
+            name,
+            &self.journey,
+            &self.phase,
+            self.percentile,
+            self.bound,
+        )
+    }
+}
 
 /// The percentile as written in scenario files.
 fn label(p: Percentile) -> &'static str {
@@ -20,7 +159,7 @@ fn label(p: Percentile) -> &'static str {
 }
 
 /// The percentile's value in µs.
-pub(crate) fn value(record: &PhaseRecord, p: Percentile) -> u64 {
+fn value(record: &PhaseRecord, p: Percentile) -> u64 {
     let h = &record.latency;
     match p {
         Percentile::P50 => h.value_at_quantile(0.5),
@@ -31,7 +170,7 @@ pub(crate) fn value(record: &PhaseRecord, p: Percentile) -> u64 {
     }
 }
 
-pub(super) fn evaluate(
+fn evaluate(
     ctx: &Context<'_>,
     name: &str,
     journey: &str,
@@ -43,7 +182,7 @@ pub(super) fn evaluate(
     let Some(series) = ctx.series(journey) else {
         return CheckResult::inconclusive(
             name,
-            KIND,
+            KIND.name(),
             format!("{journey} {label} in {phase}"),
             format!("no journey `{journey}` ran"),
         );
@@ -55,7 +194,7 @@ pub(super) fn evaluate(
             None => {
                 return CheckResult::inconclusive(
                     name,
-                    KIND,
+                    KIND.name(),
                     format!("{journey} {label} in {phase} ≤ {f}× baseline"),
                     format!("{journey} sent nothing in baseline"),
                 );
@@ -72,7 +211,7 @@ pub(super) fn evaluate(
     let Some(record) = series.phases.get(phase).filter(|r| r.requests > 0) else {
         return CheckResult::inconclusive(
             name,
-            KIND,
+            KIND.name(),
             expected,
             format!("{journey} sent nothing in {phase}"),
         );
@@ -87,7 +226,7 @@ pub(super) fn evaluate(
     )];
     CheckResult::decided(
         name,
-        KIND,
+        KIND.name(),
         got <= limit_us,
         expected,
         format!("{label} {}", ms(got)),

@@ -1,0 +1,173 @@
+//! `no_cascade`: a journey keeps its baseline success rate and latency
+//! during a phase — the failure did not spread to it.
+
+use serde::Serialize;
+
+use super::{Check, Field, Kind, ms, params, pct};
+use crate::scenario::schema::{JourneyName, NonNegative, PhaseName, Ratio};
+use crate::scenario::{Fields, Series};
+use crate::verdict::{CheckResult, Context};
+
+/// The kind.
+pub(super) static KIND: NoCascadeKind = NoCascadeKind;
+
+/// `no_cascade`.
+pub(super) struct NoCascadeKind;
+
+/// The fields it takes.
+const FIELDS: &[Field] = &[
+    Field::of::<JourneyName>(
+        "journey",
+        "The journey that must not be hurt (or a follow-up series such as `payment.webhook`).",
+    ),
+    Field::of::<PhaseName>("phase", "The phase (default `fault`)."),
+    Field::of::<Ratio>(
+        "success_tolerance",
+        "Success rate may fall this much below baseline (default 0.02).",
+    ),
+    Field::of::<NonNegative>(
+        "latency_factor",
+        "p99 may grow to this multiple of baseline; 0 ignores latency (default 2).",
+    ),
+];
+
+impl Kind for NoCascadeKind {
+    fn name(&self) -> &'static str {
+        "no_cascade"
+    }
+
+    fn about(&self) -> &'static str {
+        "A journey keeps its baseline success rate and latency during a phase."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn plan(&self, f: &mut Fields<'_, '_>) -> Option<Box<dyn Check>> {
+        let journey = f.journey(Series::Any)?;
+        let phase = f.phase()?;
+        f.baseline()?;
+        let (success_tolerance, latency_factor) = f.tolerances();
+        (!f.failed()).then(|| {
+            Box::new(NoCascade {
+                journey,
+                phase,
+                success_tolerance,
+                latency_factor,
+            }) as Box<dyn Check>
+        })
+    }
+}
+
+/// A journey keeps its baseline success rate and p99 during a phase.
+#[derive(Debug, Serialize)]
+pub(super) struct NoCascade {
+    journey: String,
+    phase: String,
+    success_tolerance: f64,
+    latency_factor: f64,
+}
+
+impl Check for NoCascade {
+    fn kind(&self) -> &'static str {
+        KIND.name()
+    }
+
+    fn default_name(&self) -> String {
+        format!("no_cascade:{}:{}", self.journey, self.phase)
+    }
+
+    fn params(&self) -> serde_json::Value {
+        params(self)
+    }
+
+    fn evaluate(&self, ctx: &Context<'_>, name: &str) -> CheckResult {
+        evaluate(
+            ctx,
+            name,
+            &self.journey,
+            &self.phase,
+            self.success_tolerance,
+            self.latency_factor,
+        )
+    }
+}
+
+fn evaluate(
+    ctx: &Context<'_>,
+    name: &str,
+    journey: &str,
+    phase: &str,
+    tolerance: f64,
+    latency_factor: f64,
+) -> CheckResult {
+    let expected = if latency_factor > 0.0 {
+        format!(
+            "{journey} in {phase}: success ≥ baseline − {} points, p99 ≤ {latency_factor}× baseline",
+            tolerance * 100.0
+        )
+    } else {
+        format!(
+            "{journey} in {phase}: success ≥ baseline − {} points",
+            tolerance * 100.0
+        )
+    };
+    let (series, base) = match ctx.with_baseline(journey) {
+        Ok(found) => found,
+        Err(why) => return CheckResult::inconclusive(name, KIND.name(), expected, why),
+    };
+    let Some(during) = series.phases.get(phase).filter(|r| r.requests > 0) else {
+        return CheckResult::inconclusive(
+            name,
+            KIND.name(),
+            expected,
+            format!("{journey} sent nothing in {phase}"),
+        );
+    };
+    let (b_ok, d_ok) = (
+        base.success_rate().unwrap_or(0.0),
+        during.success_rate().unwrap_or(0.0),
+    );
+    let (b_p99, d_p99) = (
+        base.latency.value_at_quantile(0.99),
+        during.latency.value_at_quantile(0.99),
+    );
+    let success_held = d_ok >= b_ok - tolerance;
+    let latency_held = latency_factor == 0.0 || d_p99 as f64 <= b_p99 as f64 * latency_factor;
+    let evidence = vec![
+        format!(
+            "baseline: {} requests, success {}, p99 {}",
+            base.requests,
+            pct(b_ok),
+            ms(b_p99)
+        ),
+        format!(
+            "{phase}: {} requests, success {}, p99 {}, outcomes {}",
+            during.requests,
+            pct(d_ok),
+            ms(d_p99),
+            during
+                .outcomes
+                .iter()
+                .map(|(o, n)| format!("{}: {n}", o.label()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ];
+    let observed = format!(
+        "success {} (baseline {}), p99 {} (baseline {})",
+        pct(d_ok),
+        pct(b_ok),
+        ms(d_p99),
+        ms(b_p99)
+    );
+    CheckResult::decided(
+        name,
+        KIND.name(),
+        success_held && latency_held,
+        expected,
+        observed,
+        evidence,
+    )
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use clap::Parser;
 use faultline::cli::{Cli, Command};
 use faultline::control;
-use faultline::report::{Report, compare, suite, summary};
+use faultline::report::{compare, suite, summary};
 use faultline::run::{RunOptions, run};
 use faultline::scenario::StackKind;
 use faultline::verdict::Plan;
@@ -278,6 +278,12 @@ async fn run_all(
     let options = RunOptions {
         out: out.clone(),
         quiet,
+        baseline: gate
+            .clone()
+            .map(|(baseline, max_regression)| compare::Gate {
+                baseline,
+                max_regression,
+            }),
     };
     let mut code = PASS;
     let mut index = Vec::new();
@@ -292,8 +298,15 @@ async fn run_all(
             scenario.duration.as_secs_f64()
         );
         match run(plan, &options, cancel.clone()).await {
-            Ok(mut outcome) => {
-                judge_against_baseline(&mut outcome.report, &outcome.dir, &out, gate.as_ref());
+            Ok(outcome) => {
+                if let Some(c) = &outcome.report.comparison {
+                    print!("{}", compare::text(c));
+                } else if gate.is_some() {
+                    eprintln!(
+                        "faultline: no earlier run of {} to compare with; this run becomes the baseline",
+                        scenario.name
+                    );
+                }
                 let record = compare::Summary::of(&outcome.report, &outcome.dir);
                 if let Err(e) = compare::append(&out, &record) {
                     eprintln!(
@@ -338,52 +351,6 @@ async fn run_all(
         }
     }
     code
-}
-
-/// Compares a fresh run with its baseline (`previous` or a run folder) and
-/// rewrites its report with the comparison; a regression fails the run.
-fn judge_against_baseline(
-    report: &mut Report,
-    dir: &std::path::Path,
-    out: &std::path::Path,
-    gate: Option<&(String, f64)>,
-) {
-    let Some((baseline, threshold)) = gate else {
-        return;
-    };
-    let current = compare::Summary::of(report, dir);
-    let base = if baseline == "previous" {
-        compare::previous(out, &report.scenario, dir)
-    } else {
-        match compare::load(std::path::Path::new(baseline)) {
-            Ok((_, s)) => Some(s),
-            Err(e) => {
-                eprintln!("faultline: --baseline: {e}");
-                None
-            }
-        }
-    };
-    let Some(base) = base else {
-        eprintln!(
-            "faultline: no earlier run of {} to compare with; this run becomes the baseline",
-            report.scenario
-        );
-        return;
-    };
-    let comparison = compare::compare(&current, &base, *threshold);
-    print!("{}", compare::text(&comparison));
-    report.set_comparison(comparison);
-    let written = std::fs::write(
-        dir.join("report.json"),
-        serde_json::to_vec_pretty(report).unwrap_or_default(),
-    )
-    .and_then(|()| report.render(dir));
-    if let Err(e) = written {
-        eprintln!(
-            "faultline: cannot rewrite {} with the comparison: {e}",
-            dir.display()
-        );
-    }
 }
 
 fn compare(run: &std::path::Path, baseline: Option<&std::path::Path>, threshold: &str) -> u8 {

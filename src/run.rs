@@ -17,7 +17,7 @@ use crate::load::recorder::Recorder;
 use crate::load::requests::RequestRecord;
 use crate::load::{progress, series_of};
 use crate::observe::{self, Observations, arrivals, integrity, sut};
-use crate::report::Report;
+use crate::report::{Report, compare};
 use crate::spill::Spill;
 use crate::stack::{Stack, StackError, preflight};
 use crate::verdict;
@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// No progress line.
     pub quiet: bool,
+    /// Compare with a baseline run; a regression fails the run.
+    pub baseline: Option<crate::report::compare::Gate>,
 }
 
 /// A finished run.
@@ -254,6 +256,13 @@ async fn run_in(
     let mut report = Report::new(scenario, &obs, &analysis, started_at, cancel.is_cancelled());
     if report.interrupted {
         report.interrupted_by = INTERRUPTED_BY.get().map(|s| s.to_string());
+    }
+    // The comparison is part of the report, written once with it: report,
+    // JUnit, page and summary all say the same.
+    if let Some(gate) = &options.baseline
+        && let Some(comparison) = compare::judge(&report, dir, &options.out, gate)
+    {
+        report.set_comparison(comparison);
     }
     stack.shutdown().await;
     tracing::debug!("stack down");

@@ -231,6 +231,53 @@ fn show(v: Option<f64>) -> String {
     v.map_or("—".into(), |v| format!("{v:.3}"))
 }
 
+/// What a run is compared with, and how much worse it may be.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gate {
+    /// `previous` (the last run of the same scenario in the history) or a
+    /// run folder.
+    pub baseline: String,
+    /// Largest allowed relative worsening (0.1 = 10 %).
+    pub max_regression: f64,
+}
+
+/// Compares the report of the run in `dir` with its baseline; None when
+/// there is none (the first run of a scenario becomes the baseline) or it
+/// cannot be read (said on stderr).
+pub fn judge(report: &Report, dir: &Path, out: &Path, gate: &Gate) -> Option<Comparison> {
+    let current = Summary::of(report, dir);
+    let base = if gate.baseline == "previous" {
+        previous(out, &report.scenario, dir)
+    } else {
+        match load(Path::new(&gate.baseline)) {
+            Ok((_, s)) => Some(s),
+            Err(e) => {
+                eprintln!("faultline: --baseline: {e}");
+                None
+            }
+        }
+    }?;
+    Some(compare(&current, &base, gate.max_regression))
+}
+
+/// The deltas that regressed, one line each.
+pub fn regressions(c: &Comparison) -> Vec<String> {
+    c.deltas
+        .iter()
+        .filter(|d| d.regression)
+        .map(|d| {
+            format!(
+                "{}: {} → {}{}",
+                d.metric,
+                show(d.baseline),
+                show(d.current),
+                d.change
+                    .map_or(String::new(), |x| format!(" ({:+.1}%)", x * 100.0))
+            )
+        })
+        .collect()
+}
+
 /// The comparison as text.
 pub fn text(c: &Comparison) -> String {
     let mut out = format!(

@@ -33,6 +33,26 @@ pub(super) fn render(report: &Report, elapsed_s: f64) -> std::io::Result<String>
         }
         suite.add_test_case(case);
     }
+    if let Some(c) = &report.comparison {
+        let status = if c.regressed {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(format!(
+                    "regressed against {} by more than {:.0}%: {}",
+                    c.baseline,
+                    c.max_regression * 100.0,
+                    super::compare::regressions(c).join("; ")
+                ))
+                .set_type("baseline_regression")
+                .set_description(super::compare::text(c));
+            status
+        } else {
+            TestCaseStatus::success()
+        };
+        let mut case = TestCase::new("baseline:no_regression", status);
+        case.set_classname(format!("faultline.{}", report.scenario));
+        suite.add_test_case(case);
+    }
     if report.interrupted {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status.set_message(match &report.interrupted_by {

@@ -96,10 +96,23 @@ pub fn render(report: &Report, dir: &std::path::Path) -> String {
         }
     }
     let failed = report.checks.iter().filter(|c| !c.passed).count();
-    let verdict = match (report.passed(), report.interrupted) {
-        (_, true) => "INTERRUPTED".to_string(),
-        (true, _) => format!("PASS ({} checks)", report.checks.len()),
-        (false, _) => format!("FAIL ({failed} of {} checks failed)", report.checks.len()),
+    let regressions = report
+        .comparison
+        .as_ref()
+        .map(crate::report::compare::regressions)
+        .unwrap_or_default();
+    for r in &regressions {
+        let _ = writeln!(out, "  FAIL baseline:no_regression — {r}");
+    }
+    let verdict = match (report.passed(), report.interrupted, regressions.len()) {
+        (_, true, _) => "INTERRUPTED".to_string(),
+        (true, _, _) => format!("PASS ({} checks)", report.checks.len()),
+        (false, _, 0) => format!("FAIL ({failed} of {} checks failed)", report.checks.len()),
+        (false, _, n) => format!(
+            "FAIL ({failed} of {} checks failed; {n} regression{} against the baseline)",
+            report.checks.len(),
+            if n == 1 { "" } else { "s" }
+        ),
     };
     let _ = writeln!(out, "  verdict: {verdict} → {}", dir.display());
     out

@@ -33,6 +33,7 @@ pub async fn run_scenario(scenario: &Plan) -> RunOutcome {
     let options = RunOptions {
         out: scratch("reports"),
         quiet: true,
+        baseline: None,
     };
     run(scenario, &options, CancellationToken::new())
         .await

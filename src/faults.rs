@@ -23,13 +23,23 @@ pub struct FaultEvent {
     pub injector: Downstream,
     /// Index of the `[[faults]]` window.
     pub window: usize,
-    /// `set` or `clear`.
-    pub action: String,
+    /// Set or cleared.
+    pub action: FaultAction,
     /// The fault.
     pub fault: FaultSpec,
     /// Docker stacks: the container action this event took or undid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<ContainerAction>,
+}
+
+/// What a fault event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultAction {
+    /// The fault took effect.
+    Set,
+    /// The fault was lifted.
+    Clear,
 }
 
 /// The id a window's fault is set under (the user's, if given).
@@ -129,17 +139,17 @@ async fn apply(
         if set { "set" } else { "cleared" }
     );
     let restart = w.container == Some(ContainerAction::Restart);
-    let actions: &[&str] = match (set, restart) {
-        (true, true) => &["set", "clear"],
-        (true, false) => &["set"],
-        (false, _) => &["clear"],
+    let actions: &[FaultAction] = match (set, restart) {
+        (true, true) => &[FaultAction::Set, FaultAction::Clear],
+        (true, false) => &[FaultAction::Set],
+        (false, _) => &[FaultAction::Clear],
     };
     for action in actions {
         events.push(FaultEvent {
             t_s,
             injector: w.injector,
             window: i,
-            action: (*action).into(),
+            action: *action,
             fault: w.fault.clone().into(),
             container: w.container,
         });

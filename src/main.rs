@@ -323,11 +323,7 @@ async fn run_all(
                     FAIL
                 };
                 code = worst(code, this);
-                index.push((
-                    scenario.name.clone(),
-                    outcome.report.verdict.clone(),
-                    outcome.dir,
-                ));
+                index.push((scenario.name.clone(), outcome.report.verdict, outcome.dir));
             }
             Err(e) => {
                 eprintln!("faultline: {}: {e}", scenario.name);
@@ -342,7 +338,7 @@ async fn run_all(
     if index.len() > 1 {
         println!("suite:");
         for (name, verdict, dir) in &index {
-            println!("  {verdict:<4} {name} → {}", dir.display());
+            println!("  {:<4} {name} → {}", verdict.name(), dir.display());
         }
         let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
         match suite::write(&out, &stamp, &index) {

@@ -211,7 +211,7 @@ fn openings(outcome: &RunOutcome) -> (Vec<f64>, Vec<f64>) {
         .filter(|t| {
             t.service == "payment-gateway"
                 && t.downstream == reference_stack::Downstream::Order
-                && t.to == "open"
+                && t.to == faultline::observe::sut::BreakerState::Open
         })
         .map(|t| t.t_s)
         .collect();
@@ -219,7 +219,9 @@ fn openings(outcome: &RunOutcome) -> (Vec<f64>, Vec<f64>) {
         .report
         .breakers
         .iter()
-        .find(|b| b.downstream == "order-service" && b.source == "inferred")
+        .find(|b| {
+            b.downstream == "order-service" && b.source == faultline::verdict::Source::Inferred
+        })
         .map(|b| b.episodes.opened_at_s.clone())
         .unwrap_or_default();
     (inferred, logged)

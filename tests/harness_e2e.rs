@@ -128,27 +128,30 @@ async fn black_box_breaker_instants_match_the_logged_transitions_within_100ms() 
             t.service == "payment-gateway" && t.downstream == reference_stack::Downstream::Order
         })
         .collect();
-    let first = |to: &str| logged.iter().find(|t| t.to == to).map(|t| t.t_s);
+    use faultline::observe::sut::BreakerState;
+    let first = |to: BreakerState| logged.iter().find(|t| t.to == to).map(|t| t.t_s);
     let inferred = report
         .breakers
         .iter()
-        .find(|b| b.downstream == "order-service" && b.source == "inferred")
+        .find(|b| {
+            b.downstream == "order-service" && b.source == faultline::verdict::Source::Inferred
+        })
         .expect("inferred breaker");
     let pairs = [
         (
             "open",
             inferred.episodes.opened_at_s.first().copied(),
-            first("open"),
+            first(BreakerState::Open),
         ),
         (
             "half_open",
             inferred.episodes.half_open_at_s.first().copied(),
-            first("half_open"),
+            first(BreakerState::HalfOpen),
         ),
         (
             "closed",
             inferred.episodes.closed_at_s.first().copied(),
-            first("closed"),
+            first(BreakerState::Closed),
         ),
     ];
     for (state, inferred, truth) in pairs {
@@ -167,7 +170,7 @@ async fn black_box_breaker_instants_match_the_logged_transitions_within_100ms() 
     // Every reopening after a failed probe is matched too.
     let logged_opens: Vec<f64> = logged
         .iter()
-        .filter(|t| t.to == "open")
+        .filter(|t| t.to == faultline::observe::sut::BreakerState::Open)
         .map(|t| t.t_s)
         .collect();
     assert_eq!(

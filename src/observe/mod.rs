@@ -76,9 +76,9 @@ pub struct LoggedTransition {
     #[serde(with = "crate::platform::injector_serde")]
     pub downstream: Downstream,
     /// State before.
-    pub from: String,
+    pub from: sut::BreakerState,
     /// State after.
-    pub to: String,
+    pub to: sut::BreakerState,
 }
 
 /// Everything one run observed.
@@ -211,8 +211,8 @@ pub fn transitions(stack: &Stack, clock: &RunClock) -> Vec<LoggedTransition> {
             t_s: clock.seconds(t.at),
             service: t.service.name().into(),
             downstream: t.downstream,
-            from: t.from.as_str().into(),
-            to: t.to.as_str().into(),
+            from: t.from.into(),
+            to: t.to.into(),
         })
         .collect()
 }

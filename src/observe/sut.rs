@@ -25,6 +25,16 @@ pub enum BreakerState {
     Open,
 }
 
+impl From<reference_stack::State> for BreakerState {
+    fn from(state: reference_stack::State) -> Self {
+        match state {
+            reference_stack::State::Closed => Self::Closed,
+            reference_stack::State::HalfOpen => Self::HalfOpen,
+            reference_stack::State::Open => Self::Open,
+        }
+    }
+}
+
 /// One reading of one breaker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BreakerSample {

@@ -11,6 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::Report;
+use crate::faults::FaultAction;
 use crate::load::recorder::WindowStats;
 
 /// One chart: an id for the page, a title, the SVG.
@@ -81,11 +82,15 @@ struct Span {
 /// Fault windows as applied (set → clear, or to the end).
 fn fault_spans(report: &Report) -> Vec<Span> {
     let mut spans = Vec::new();
-    for set in report.faults.iter().filter(|e| e.action == "set") {
+    for set in report
+        .faults
+        .iter()
+        .filter(|e| e.action == FaultAction::Set)
+    {
         let to = report
             .faults
             .iter()
-            .find(|e| e.window == set.window && e.action == "clear")
+            .find(|e| e.window == set.window && e.action == FaultAction::Clear)
             .map_or(report.duration_s, |e| e.t_s);
         spans.push(Span { from: set.t_s, to });
     }
@@ -169,7 +174,7 @@ fn latency(
         .iter()
         .map(|b| {
             (
-                format!("{} ({})", b.downstream, b.source),
+                format!("{} ({})", b.downstream, b.source.name()),
                 breaker_segments(report, b),
             )
         })

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Report;
 use super::html::esc;
+use crate::faults::FaultAction;
 
 /// The history file in a reports folder.
 pub const HISTORY: &str = "history.jsonl";
@@ -34,7 +35,7 @@ pub struct Summary {
     /// The run folder.
     pub dir: String,
     /// `pass` or `fail`.
-    pub verdict: String,
+    pub verdict: crate::report::Verdict,
     /// Seed used.
     pub seed: u64,
     /// faultline's version.
@@ -64,9 +65,14 @@ impl Summary {
                 );
             }
         }
-        for b in report.breakers.iter().filter(|b| b.source == "inferred") {
+        for b in report
+            .breakers
+            .iter()
+            .filter(|b| b.source == crate::verdict::Source::Inferred)
+        {
             let fault = report.faults.iter().find(|e| {
-                e.action == "set" && crate::platform::injector_name(e.injector) == b.downstream
+                e.action == FaultAction::Set
+                    && crate::platform::injector_name(e.injector) == b.downstream
             });
             if let Some(fault) = fault {
                 let trip = b.episodes.opened_at_s.first().map(|t| t - fault.t_s);
@@ -90,7 +96,7 @@ impl Summary {
             scenario: report.scenario.clone(),
             started_at: report.started_at.clone(),
             dir: dir.display().to_string(),
-            verdict: report.verdict.clone(),
+            verdict: report.verdict,
             seed: report.seed,
             faultline: report.faultline.clone(),
             metrics,
@@ -355,7 +361,7 @@ mod tests {
             scenario: "s".into(),
             started_at: "t".into(),
             dir: "d".into(),
-            verdict: "pass".into(),
+            verdict: crate::report::Verdict::Pass,
             seed: 1,
             faultline: "0".into(),
             metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),

@@ -90,8 +90,8 @@ fn tables(body: &mut String, report: &Report) {
             body,
             "<tr><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&b.downstream),
-            esc(&b.source),
-            esc(&b.method),
+            esc(b.source.name()),
+            esc(b.method.name()),
             list(&b.episodes.opened_at_s),
             list(&b.episodes.half_open_at_s),
             list(&b.episodes.closed_at_s)

@@ -156,6 +156,26 @@ pub struct PhaseSpan {
     pub end_s: f64,
 }
 
+/// A run's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check passed (and no regression against a baseline).
+    Pass,
+    /// A check failed, a regression was found, or the run was cut short.
+    Fail,
+}
+
+impl Verdict {
+    /// `pass` or `fail`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+        }
+    }
+}
+
 /// `report.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -175,8 +195,8 @@ pub struct Report {
     pub started_at: String,
     /// Length of the load, seconds.
     pub duration_s: f64,
-    /// `pass` or `fail`.
-    pub verdict: String,
+    /// Pass or fail.
+    pub verdict: Verdict,
     /// True when the run was cut short (Ctrl-C, SIGTERM, SIGHUP).
     pub interrupted: bool,
     /// The signal that cut it short (`SIGINT`, `SIGTERM`, `SIGHUP`).
@@ -233,7 +253,7 @@ impl Report {
             stack: scenario.stack.kind.name().to_string(),
             started_at,
             duration_s: scenario.duration.as_secs_f64(),
-            verdict: if passed { "pass" } else { "fail" }.into(),
+            verdict: if passed { Verdict::Pass } else { Verdict::Fail },
             interrupted,
             interrupted_by: None,
             checks: analysis.checks.clone(),
@@ -267,13 +287,13 @@ impl Report {
 
     /// Whether every check passed (and no regression was found).
     pub fn passed(&self) -> bool {
-        self.verdict == "pass"
+        self.verdict == Verdict::Pass
     }
 
     /// Records a comparison; a regression fails the run.
     pub fn set_comparison(&mut self, comparison: compare::Comparison) {
         if comparison.regressed {
-            self.verdict = "fail".into();
+            self.verdict = Verdict::Fail;
         }
         self.comparison = Some(comparison);
     }

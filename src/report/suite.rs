@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::Verdict;
 use super::html::esc;
 
 /// Writes `<out>/suite-<stamp>.html` listing `runs` (name, verdict, folder);
@@ -11,7 +12,7 @@ use super::html::esc;
 pub fn write(
     out: &Path,
     stamp: &str,
-    runs: &[(String, String, PathBuf)],
+    runs: &[(String, Verdict, PathBuf)],
 ) -> std::io::Result<PathBuf> {
     let mut rows = String::new();
     for (name, verdict, dir) in runs {
@@ -21,16 +22,16 @@ pub fn write(
             .join("index.html")
             .display()
             .to_string();
-        let class = if verdict == "pass" { "pass" } else { "fail" };
+        let class = verdict.name();
         let _ = write!(
             rows,
             "<tr><td><a href=\"{}\">{}</a></td><td class=\"{class}\">{}</td></tr>",
             esc(&link),
             esc(name),
-            esc(verdict)
+            esc(verdict.name())
         );
     }
-    let failed = runs.iter().filter(|(_, v, _)| v != "pass").count();
+    let failed = runs.iter().filter(|(_, v, _)| *v != Verdict::Pass).count();
     let page = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>faultline suite {stamp}</title><style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}table{{border-collapse:collapse}}.pass{{color:#0a7d2c;font-weight:bold}}.fail{{color:#b00020;font-weight:bold}}</style></head><body><h1>faultline suite {stamp}</h1><p>{} scenarios, {failed} not passing</p><table><tr><th>scenario</th><th>verdict</th></tr>{rows}</table></body></html>\n",
         runs.len()

@@ -53,7 +53,9 @@ pub fn render(report: &Report, dir: &std::path::Path) -> String {
             let _ = writeln!(
                 out,
                 "  breaker {} ({} {}): never opened",
-                b.downstream, b.source, b.method
+                b.downstream,
+                b.source.name(),
+                b.method.name()
             );
             continue;
         }
@@ -61,8 +63,8 @@ pub fn render(report: &Report, dir: &std::path::Path) -> String {
             out,
             "  breaker {} ({} {}): opened {}; half-open {}; closed {}",
             b.downstream,
-            b.source,
-            b.method,
+            b.source.name(),
+            b.method.name(),
             times(&b.episodes.opened_at_s),
             times(&b.episodes.half_open_at_s),
             times(&b.episodes.closed_at_s)

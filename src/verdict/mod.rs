@@ -14,6 +14,7 @@ use std::time::Duration;
 use reference_stack::Downstream;
 use serde::{Deserialize, Serialize};
 
+use crate::faults::FaultAction;
 use crate::load::recorder::{PhaseRecord, SeriesRecord};
 use crate::observe::{InjectorObservation, Observations};
 use crate::platform::injector_name;
@@ -81,13 +82,66 @@ impl CheckResult {
 pub struct BreakerReport {
     /// Injector name of the downstream.
     pub downstream: String,
-    /// `inferred` (black-box) or `metrics` (the SUT's gauge).
-    pub source: String,
-    /// How it was inferred (`arrivals`, `fast_failures`) or `gauge`.
-    pub method: String,
+    /// Inferred from outside, or the SUT's own gauge.
+    pub source: Source,
+    /// How.
+    pub method: HistoryMethod,
     /// The episodes.
     #[serde(flatten)]
     pub episodes: Episodes,
+}
+
+/// Where a breaker history comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Inferred black-box from requests and arrivals.
+    Inferred,
+    /// The SUT's breaker gauge.
+    Metrics,
+}
+
+/// How a breaker history was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HistoryMethod {
+    /// Requests matched to arrivals by their ids.
+    #[serde(rename = "ids")]
+    Ids,
+    /// By ids, and by answer times during refuse outages.
+    #[serde(rename = "ids+latency")]
+    IdsLatency,
+    /// Requests matched to arrivals by time.
+    #[serde(rename = "timing")]
+    Timing,
+    /// By time, and by answer times during refuse outages.
+    #[serde(rename = "timing+latency")]
+    TimingLatency,
+    /// The SUT's gauge readings.
+    #[serde(rename = "gauge")]
+    Gauge,
+}
+
+impl HistoryMethod {
+    /// The name reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ids => "ids",
+            Self::IdsLatency => "ids+latency",
+            Self::Timing => "timing",
+            Self::TimingLatency => "timing+latency",
+            Self::Gauge => "gauge",
+        }
+    }
+}
+
+impl Source {
+    /// The name reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Inferred => "inferred",
+            Self::Metrics => "metrics",
+        }
+    }
 }
 
 /// One fault cycle's recovery.
@@ -260,7 +314,7 @@ impl Context<'_> {
         self.obs
             .faults
             .iter()
-            .find(|e| e.injector == downstream && e.action == "set")
+            .find(|e| e.injector == downstream && e.action == FaultAction::Set)
             .map(|e| e.t_s)
     }
 
@@ -286,17 +340,17 @@ impl Context<'_> {
     /// The on-spells of fault window `i`: from its set to its clear (or the
     /// end), or each on-period of its flapping schedule.
     fn spells(&self, i: usize) -> Vec<(f64, f64)> {
-        let event = |action: &str| {
+        let event = |action: FaultAction| {
             self.obs
                 .faults
                 .iter()
                 .find(|e| e.window == i && e.action == action)
                 .map(|e| e.t_s)
         };
-        let Some(set) = event("set") else {
+        let Some(set) = event(FaultAction::Set) else {
             return Vec::new();
         };
-        let until = event("clear").unwrap_or(self.run_end());
+        let until = event(FaultAction::Clear).unwrap_or(self.run_end());
         match self.scenario.faults[i].fault.flapping {
             Some(f) if f.period > Duration::ZERO => {
                 let period = f.period.as_secs_f64();
@@ -434,19 +488,22 @@ impl Context<'_> {
             if downstream.is_some_and(|d| d != window.injector) {
                 continue;
             }
-            let Some(set) = events.iter().find(|e| e.window == i && e.action == "set") else {
+            let Some(set) = events
+                .iter()
+                .find(|e| e.window == i && e.action == FaultAction::Set)
+            else {
                 continue;
             };
             let cleared = events
                 .iter()
-                .find(|e| e.window == i && e.action == "clear")
+                .find(|e| e.window == i && e.action == FaultAction::Clear)
                 .map(|e| e.t_s);
             cycles.extend(window_cycles(window, set.t_s, cleared, self.run_end()));
         }
         // A cycle ends where the next fault on the same downstream begins.
         let starts: Vec<(Downstream, f64)> = events
             .iter()
-            .filter(|e| e.action == "set")
+            .filter(|e| e.action == FaultAction::Set)
             .map(|e| (e.injector, e.t_s))
             .collect();
         for c in &mut cycles {
@@ -470,22 +527,21 @@ impl Context<'_> {
             if let Ok(i) = inferred {
                 out.push(BreakerReport {
                     downstream: injector_name(*d).into(),
-                    source: "inferred".into(),
+                    source: Source::Inferred,
                     method: match (i.method, i.fast_below) {
-                        (infer::Method::Ids, None) => "ids",
-                        (infer::Method::Ids, Some(_)) => "ids+latency",
-                        (infer::Method::Timing, None) => "timing",
-                        (infer::Method::Timing, Some(_)) => "timing+latency",
-                    }
-                    .into(),
+                        (infer::Method::Ids, None) => HistoryMethod::Ids,
+                        (infer::Method::Ids, Some(_)) => HistoryMethod::IdsLatency,
+                        (infer::Method::Timing, None) => HistoryMethod::Timing,
+                        (infer::Method::Timing, Some(_)) => HistoryMethod::TimingLatency,
+                    },
                     episodes: i.episodes.clone(),
                 });
             }
             if let Gauge::Read { episodes, .. } = self.gauge(*d) {
                 out.push(BreakerReport {
                     downstream: injector_name(*d).into(),
-                    source: "metrics".into(),
-                    method: "gauge".into(),
+                    source: Source::Metrics,
+                    method: HistoryMethod::Gauge,
                     episodes,
                 });
             }
@@ -661,11 +717,11 @@ mod tests {
             .join("scenarios/settlement-accounting-flapping.toml");
         let plan = Plan::load(&path, None).expect("shipped scenario");
         let w = &plan.scenario.faults[0];
-        let event = |t_s: f64, action: &str| FaultEvent {
+        let event = |t_s: f64, action: FaultAction| FaultEvent {
             t_s,
             injector: w.injector,
             window: 0,
-            action: action.into(),
+            action,
             fault: w.fault.clone().into(),
             container: None,
         };
@@ -678,7 +734,10 @@ mod tests {
             evidence: Default::default(),
             injectors: BTreeMap::new(),
             sut: Default::default(),
-            faults: vec![event(30.0 + lag, "set"), event(110.0 + lag, "clear")],
+            faults: vec![
+                event(30.0 + lag, FaultAction::Set),
+                event(110.0 + lag, FaultAction::Clear),
+            ],
             transitions: Vec::new(),
             integrity: Vec::new(),
         };

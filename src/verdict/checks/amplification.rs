@@ -218,3 +218,87 @@ fn evaluate(ctx: &Context<'_>, name: &str, check: &Amplification) -> CheckResult
         evidence,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Expect, Fixture, Story, assert_outcome};
+
+    const CHECKS: &str = r#"[[checks]]
+kind = "amplification"
+downstream = "order-service"
+max_ratio = 4.5
+[[checks]]
+name = "per request"
+kind = "amplification"
+downstream = "order-service"
+max_ratio = 1
+per = "request"
+"#;
+
+    fn open_early() -> Story {
+        Story {
+            opens: Some(10.3),
+            closes: Some(20.5),
+            ..Story::default()
+        }
+    }
+
+    #[test]
+    fn every_branch() {
+        let cases = [
+            (
+                "4 attempts per call",
+                "amplification:order-service:fault",
+                4,
+                Story::default(),
+                Expect::Pass,
+                "4.00 attempts per call",
+            ),
+            (
+                "a retry storm",
+                "amplification:order-service:fault",
+                11,
+                Story::default(),
+                Expect::Fail,
+                "10.99 attempts per call",
+            ),
+            (
+                "a storm the breaker dilutes per request",
+                "amplification:order-service:fault",
+                11,
+                open_early(),
+                Expect::Fail,
+                "11.00 attempts per call",
+            ),
+            (
+                "per request, diluted",
+                "per request",
+                11,
+                open_early(),
+                Expect::Pass,
+                "0.33 attempts per upstream request",
+            ),
+            (
+                "per request, no breaker",
+                "per request",
+                4,
+                Story::default(),
+                Expect::Fail,
+                "4.00 attempts per upstream request",
+            ),
+        ];
+        for (case, name, attempts, story, expect, words) in cases {
+            let mut f = Fixture::new(CHECKS);
+            f.payments(&story, attempts);
+            let result = f.judge(name);
+            assert_outcome(case, &result, expect, words);
+        }
+        let silent = Fixture::new(CHECKS).judge("amplification:order-service:fault");
+        assert_outcome(
+            "no requests",
+            &silent,
+            Expect::Inconclusive,
+            "no upstream request",
+        );
+    }
+}

@@ -248,3 +248,109 @@ pub(super) fn describe(i: &Inference, target: &str) -> Vec<String> {
     lines.extend(i.assumptions.iter().map(|a| format!("assumed: {a}")));
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Expect, Fixture, Story, assert_outcome};
+    use crate::observe::sut::BreakerState::{Closed, Open};
+
+    const CHECK: &str = r#"[[checks]]
+kind = "breaker_opens"
+downstream = "order-service"
+within = "1s"
+"#;
+
+    fn opens(at: f64) -> Story {
+        Story {
+            opens: Some(at),
+            closes: Some(20.5),
+            ..Story::default()
+        }
+    }
+
+    #[test]
+    fn every_branch() {
+        type Setup = fn(&mut Fixture);
+        let none: Setup = |_| {};
+        let cases: [(&str, Story, Setup, Expect, &str); 9] = [
+            (
+                "opens in time",
+                opens(10.5),
+                none,
+                Expect::Pass,
+                "opened 0.432s after",
+            ),
+            (
+                "opens late",
+                opens(11.5),
+                none,
+                Expect::Fail,
+                "opened only 1.432s",
+            ),
+            (
+                "never opens",
+                Story::default(),
+                none,
+                Expect::Fail,
+                "never opened",
+            ),
+            (
+                "no call ever reaches it",
+                opens(10.5),
+                |f| f.arrivals().clear(),
+                Expect::Inconclusive,
+                "never reached the downstream",
+            ),
+            (
+                "the gauge agrees",
+                opens(10.5),
+                |f| f.gauge(&[(10.5, Open), (20.5, Closed)]),
+                Expect::Pass,
+                "opened 0.432s after",
+            ),
+            (
+                "the gauge opens 4.5 s later",
+                opens(10.5),
+                |f| f.gauge(&[(15.0, Open), (20.5, Closed)]),
+                Expect::Fail,
+                "disagree",
+            ),
+            (
+                "the gauge never opens",
+                opens(10.5),
+                |f| f.gauge(&[]),
+                Expect::Fail,
+                "disagree",
+            ),
+            (
+                "black-box cannot tell: the gauge decides",
+                opens(10.5),
+                |f| {
+                    f.arrivals().clear();
+                    f.gauge(&[(10.5, Open), (20.5, Closed)]);
+                },
+                Expect::Pass,
+                "opened 0.500s after",
+            ),
+            (
+                "the gauge's labels name no injector",
+                opens(10.5),
+                |f| {
+                    let seen = &mut f.observations().sut.gauge_seen;
+                    seen.with_gauge = 1;
+                    seen.labels.insert("downstream".into());
+                    seen.unmatched.insert("orders".into());
+                },
+                Expect::Inconclusive,
+                "orders",
+            ),
+        ];
+        for (case, story, setup, expect, words) in cases {
+            let mut f = Fixture::new(CHECK);
+            f.payments(&story, 4);
+            setup(&mut f);
+            let result = f.judge("breaker_opens:order-service");
+            assert_outcome(case, &result, expect, words);
+        }
+    }
+}

@@ -226,3 +226,68 @@ fn evaluate(
     };
     CheckResult::decided(name, KIND.name(), passed, expected, observed, evidence)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Expect, Fixture, Story, assert_outcome};
+
+    const CHECK: &str = r#"[[checks]]
+kind = "half_open_probes"
+downstream = "order-service"
+max_probes = 3
+period = "1s"
+tolerance = "200ms"
+"#;
+
+    fn story(probes: &[(f64, u32, bool)], probe_took: f64, closes: Option<f64>) -> Story {
+        Story {
+            opens: Some(10.5),
+            probes: probes.to_vec(),
+            probe_took,
+            closes,
+        }
+    }
+
+    #[test]
+    fn every_branch() {
+        let one_a_second = [(11.5, 1, false), (12.6, 1, false), (13.7, 1, false)];
+        let cases = [
+            (
+                "one call a second, then healed",
+                story(&one_a_second, 0.03, Some(20.5)),
+                Expect::Pass,
+                "4 probes, at most 1 calls each",
+            ),
+            (
+                "a probe lets five slow calls through",
+                story(&[(11.5, 5, false)], 0.6, Some(20.5)),
+                Expect::Fail,
+                "a probe let 5 calls through (limit 3)",
+            ),
+            (
+                "probes three seconds apart",
+                story(&[(13.5, 1, false)], 0.03, Some(20.5)),
+                Expect::Fail,
+                "probe spacing off the period",
+            ),
+            (
+                "never opened",
+                Story::default(),
+                Expect::Inconclusive,
+                "never opened",
+            ),
+            (
+                "opened, and no probe before the end",
+                story(&[], 0.03, None),
+                Expect::Inconclusive,
+                "no probe came",
+            ),
+        ];
+        for (case, story, expect, words) in cases {
+            let mut f = Fixture::new(CHECK);
+            f.payments(&story, 4);
+            let result = f.judge("half_open_probes:order-service");
+            assert_outcome(case, &result, expect, words);
+        }
+    }
+}

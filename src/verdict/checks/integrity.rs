@@ -129,3 +129,59 @@ fn evaluate(ctx: &Context<'_>, name: &str, journey: &str) -> CheckResult {
     );
     CheckResult::decided(name, KIND.name(), passed, expected, observed, evidence)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Expect, Fixture, assert_outcome};
+    use crate::observe::integrity::IntegrityResult;
+
+    const CHECK: &str = "[[checks]]\nkind = \"integrity\"\njourney = \"payment\"\n";
+
+    fn lookups(checked: u64, missing: u64, unanswered: u64) -> IntegrityResult {
+        IntegrityResult {
+            journey: "payment".into(),
+            acknowledged: checked,
+            checked,
+            missing,
+            unanswered,
+            ..IntegrityResult::default()
+        }
+    }
+
+    #[test]
+    fn every_branch() {
+        let cases = [
+            (
+                "every payment kept",
+                Some(lookups(300, 0, 0)),
+                Expect::Pass,
+                "0 missing",
+            ),
+            (
+                "two lost",
+                Some(lookups(300, 2, 0)),
+                Expect::Fail,
+                "2 missing",
+            ),
+            (
+                "nothing acknowledged",
+                Some(lookups(0, 0, 0)),
+                Expect::Inconclusive,
+                "no acknowledged payment",
+            ),
+            (
+                "no lookup answered",
+                Some(lookups(300, 0, 300)),
+                Expect::Inconclusive,
+                "no lookup was answered",
+            ),
+            ("not looked up", None, Expect::Inconclusive, "not looked up"),
+        ];
+        for (case, result, expect, words) in cases {
+            let mut f = Fixture::new(CHECK);
+            f.observations().integrity.extend(result);
+            let judged = f.judge("integrity:payment");
+            assert_outcome(case, &judged, expect, words);
+        }
+    }
+}

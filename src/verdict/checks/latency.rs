@@ -233,3 +233,62 @@ fn evaluate(
         evidence,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Expect, Fixture, Story, assert_outcome};
+
+    const CHECKS: &str = r#"[[checks]]
+kind = "latency"
+journey = "payment"
+max = "100ms"
+[[checks]]
+name = "relative"
+kind = "latency"
+journey = "payment"
+percentile = "max"
+max_factor = 10
+"#;
+
+    #[test]
+    fn every_branch() {
+        let cases = [
+            (
+                "4 quick attempts",
+                "latency:payment:fault:p99",
+                4,
+                Expect::Pass,
+                "p99 32",
+            ),
+            (
+                "20 attempts",
+                "latency:payment:fault:p99",
+                20,
+                Expect::Fail,
+                "p99 192",
+            ),
+            (
+                "4 attempts, against 10× baseline",
+                "relative",
+                4,
+                Expect::Fail,
+                "max 32",
+            ),
+            (
+                "1 attempt, against 10× baseline",
+                "relative",
+                1,
+                Expect::Pass,
+                "max 2",
+            ),
+        ];
+        for (case, name, attempts, expect, words) in cases {
+            let mut f = Fixture::new(CHECKS);
+            f.payments(&Story::default(), attempts);
+            let result = f.judge(name);
+            assert_outcome(case, &result, expect, words);
+        }
+        let silent = Fixture::new(CHECKS).judge("latency:payment:fault:p99");
+        assert_outcome("no requests", &silent, Expect::Inconclusive, "sent nothing");
+    }
+}

@@ -6,6 +6,8 @@
 
 mod amplification;
 mod breaker_opens;
+#[cfg(test)]
+mod fixture;
 mod half_open_probes;
 mod integrity;
 mod latency;

@@ -171,3 +171,47 @@ fn evaluate(
         evidence,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Expect, Fixture, Story, assert_outcome};
+
+    const CHECK: &str = r#"[[checks]]
+kind = "no_cascade"
+journey = "dashboard"
+"#;
+
+    #[test]
+    fn every_branch() {
+        let mut f = Fixture::new(CHECK);
+        f.payments(&Story::default(), 4);
+        let result = f.judge("no_cascade:dashboard:fault");
+        assert_outcome(
+            "dashboards unaffected",
+            &result,
+            Expect::Pass,
+            "success 100.0%",
+        );
+
+        let mut f = Fixture::new(CHECK);
+        f.payments(&Story::default(), 4);
+        // Half the dashboards fail during the fault.
+        for k in 0..20u64 {
+            f.request(1, 10.25 + k as f64 * 0.5, 0.005, false, 0);
+        }
+        let result = f.judge("no_cascade:dashboard:fault");
+        assert_outcome("dashboards failing", &result, Expect::Fail, "success 50.0%");
+
+        let mut f = Fixture::new(CHECK);
+        f.payments(&Story::default(), 4);
+        // Slower by 100×: the p99 bound (2× baseline) catches it.
+        for k in 0..20u64 {
+            f.request(1, 10.25 + k as f64 * 0.5, 0.5, true, 0);
+        }
+        let result = f.judge("no_cascade:dashboard:fault");
+        assert_outcome("dashboards slow", &result, Expect::Fail, "p99 50");
+
+        let result = Fixture::new(CHECK).judge("no_cascade:dashboard:fault");
+        assert_outcome("no traffic", &result, Expect::Inconclusive, "baseline");
+    }
+}

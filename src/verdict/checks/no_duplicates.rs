@@ -121,3 +121,59 @@ fn evaluate(ctx: &Context<'_>, name: &str, downstream: Downstream, field: &str) 
         evidence,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use fault_injectors::Counters;
+    use fault_injectors::observe::IdCounters;
+    use reference_stack::Downstream;
+
+    use super::super::fixture::{Expect, Fixture, Story, assert_outcome};
+    use crate::observe::InjectorObservation;
+
+    const CHECK: &str = "[[checks]]\nkind = \"no_duplicates\"\n";
+
+    fn with_effects(f: &mut Fixture, duplicate_effects: u64) {
+        let ids = IdCounters {
+            repeated: 900,
+            duplicate_effects,
+            idempotent_replays: 3,
+            examples: vec!["O42".into()],
+        };
+        f.observations().injectors.insert(
+            Downstream::Order,
+            InjectorObservation {
+                name: "order-service".into(),
+                width_s: 0.01,
+                buckets: Vec::new(),
+                counters: Counters {
+                    ids: [("order_no".to_string(), ids)].into(),
+                    ..Counters::default()
+                },
+            },
+        );
+    }
+
+    #[test]
+    fn every_branch() {
+        for (case, effects, expect, words) in [
+            ("retries only", 0, Expect::Pass, "0 duplicate effects"),
+            ("two served twice", 2, Expect::Fail, "2 duplicate effects"),
+        ] {
+            let mut f = Fixture::new(CHECK);
+            f.payments(&Story::default(), 4);
+            with_effects(&mut f, effects);
+            let result = f.judge("no_duplicates:order-service:order_no");
+            assert_outcome(case, &result, expect, words);
+        }
+        let mut f = Fixture::new(CHECK);
+        with_effects(&mut f, 0);
+        let result = f.judge("no_duplicates:order-service:order_no");
+        assert_outcome(
+            "no id arrived",
+            &result,
+            Expect::Inconclusive,
+            "no request carrying",
+        );
+    }
+}

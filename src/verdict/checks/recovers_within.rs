@@ -337,3 +337,76 @@ fn evaluate(
     };
     CheckResult::decided(name, KIND.name(), passed, expected, observed, evidence)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Expect, Fixture, Story, assert_outcome};
+    use crate::faults::FaultAction;
+
+    const CHECK: &str = r#"[[checks]]
+kind = "recovers_within"
+journey = "payment"
+within = "2s"
+"#;
+
+    fn closes(at: Option<f64>) -> Story {
+        Story {
+            opens: Some(10.5),
+            closes: at,
+            ..Story::default()
+        }
+    }
+
+    #[test]
+    fn every_branch() {
+        type Setup = fn(&mut Fixture);
+        let none: Setup = |_| {};
+        let cases: [(&str, Story, Setup, Expect, &str); 4] = [
+            (
+                "back half a second after the clear",
+                closes(Some(20.5)),
+                none,
+                Expect::Pass,
+                "slowest recovery 1.000s",
+            ),
+            (
+                "back five seconds after",
+                closes(Some(25.0)),
+                none,
+                Expect::Fail,
+                "slowest recovery 5.000s (limit 2.000s)",
+            ),
+            (
+                "never back",
+                closes(None),
+                none,
+                Expect::Fail,
+                "did not recover",
+            ),
+            (
+                "the fault was never cleared",
+                closes(Some(20.5)),
+                |f| {
+                    f.observations()
+                        .faults
+                        .retain(|e| e.action == FaultAction::Set)
+                },
+                Expect::Inconclusive,
+                "no fault was cleared",
+            ),
+        ];
+        for (case, story, setup, expect, words) in cases {
+            let mut f = Fixture::new(CHECK);
+            f.payments(&story, 4);
+            setup(&mut f);
+            let result = f.judge("recovers_within:payment");
+            assert_outcome(case, &result, expect, words);
+        }
+    }
+
+    #[test]
+    fn without_baseline_requests_it_is_inconclusive() {
+        let result = Fixture::new(CHECK).judge("recovers_within:payment");
+        assert_outcome("no traffic", &result, Expect::Inconclusive, "baseline");
+    }
+}

@@ -4,6 +4,8 @@
 //! One run follows the pipeline the folders are named after:
 //! [`scenario`] → [`stack`] → [`load`] → [`observe`] → [`verdict`] → [`report`].
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod clock;
 pub mod control;

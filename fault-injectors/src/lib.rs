@@ -49,6 +49,8 @@
 //!   by route and outcome in a ring of fixed length; business ids are
 //!   remembered for a sliding window only ([`observe`]).
 
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod admin_client;
 mod backend;

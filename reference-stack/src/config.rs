@@ -716,6 +716,8 @@ pub struct ClientDefects {
     pub unlimited_half_open: bool,
     /// 4xx other than 429 are retried.
     pub retry_4xx: bool,
+    /// One attempt per call.
+    pub no_retry: bool,
     /// Idempotency keys are not sent.
     pub drop_idempotency_key: bool,
 }
@@ -728,6 +730,7 @@ impl ClientDefects {
             retries_outside_breaker: defects.has_for(Defect::RetriesOutsideBreaker, client),
             unlimited_half_open: defects.has_for(Defect::UnlimitedHalfOpen, client),
             retry_4xx: defects.has_for(Defect::Retry4xx, client),
+            no_retry: defects.has_for(Defect::NoRetry, client),
             drop_idempotency_key: defects.has_for(Defect::OrderRetryWithoutIdempotency, client),
         }
     }

@@ -25,6 +25,9 @@ pub enum Defect {
     UnlimitedHalfOpen,
     /// 4xx answers (other than 429) are retried too, as the platform's code does.
     Retry4xx,
+    /// One attempt per call, no retry: the plain HTTP client the platform's gateway
+    /// calls its downstreams with, bypassing the retrying client it builds.
+    NoRetry,
     /// Order creation is sent (and retried) without an `Idempotency-Key`, so a retry can
     /// create a duplicate order downstream. Order client only.
     OrderRetryWithoutIdempotency,
@@ -44,12 +47,13 @@ enum Scope {
 
 impl Defect {
     /// Every defect.
-    pub const ALL: [Defect; 8] = [
+    pub const ALL: [Defect; 9] = [
         Defect::NoBreaker,
         Defect::NoClientTimeout,
         Defect::RetriesOutsideBreaker,
         Defect::UnlimitedHalfOpen,
         Defect::Retry4xx,
+        Defect::NoRetry,
         Defect::OrderRetryWithoutIdempotency,
         Defect::SyncNotification,
         Defect::DeleteFailedPayments,
@@ -63,6 +67,7 @@ impl Defect {
             Defect::RetriesOutsideBreaker => "retries_outside_breaker",
             Defect::UnlimitedHalfOpen => "unlimited_half_open",
             Defect::Retry4xx => "retry_4xx",
+            Defect::NoRetry => "no_retry",
             Defect::OrderRetryWithoutIdempotency => "order_retry_without_idempotency",
             Defect::SyncNotification => "sync_notification",
             Defect::DeleteFailedPayments => "delete_failed_payments",
@@ -77,6 +82,7 @@ impl Defect {
             | Defect::RetriesOutsideBreaker
             | Defect::UnlimitedHalfOpen
             | Defect::Retry4xx
+            | Defect::NoRetry
             | Defect::OrderRetryWithoutIdempotency => Scope::Client,
         }
     }

@@ -8,7 +8,7 @@ use super::Report;
 use super::charts::Chart;
 
 /// Escapes text for HTML.
-pub(super) fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

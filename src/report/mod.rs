@@ -5,7 +5,7 @@
 mod charts;
 pub mod compare;
 pub mod hlog;
-mod html;
+pub(crate) mod html;
 mod junit;
 pub mod suite;
 pub mod summary;

@@ -2,7 +2,7 @@
 //! for but matches nothing never disappears silently: the breaker checks
 //! say so, naming what the metrics held.
 
-use reference_stack::Downstream;
+use reference_stack::{Downstream, ServiceKind};
 
 use super::Context;
 use super::infer::Episodes;
@@ -31,9 +31,14 @@ pub enum Gauge {
     Unmatched(String),
 }
 
-/// Reads the gauge of `downstream`'s breaker. Several services may have one;
-/// that of a service a journey reaching it enters by is taken.
-pub(super) fn read(ctx: &Context<'_>, downstream: Downstream) -> Gauge {
+/// Reads the gauge of `downstream`'s breaker in `service` — or, when none
+/// is named, in a service a journey reaching it enters by (several services
+/// may call it).
+pub(super) fn read(
+    ctx: &Context<'_>,
+    downstream: Downstream,
+    service: Option<ServiceKind>,
+) -> Gauge {
     let plan = &ctx.scenario.sut;
     if plan.gauge == GaugeUse::Off {
         return Gauge::Off;
@@ -42,6 +47,7 @@ pub(super) fn read(ctx: &Context<'_>, downstream: Downstream) -> Gauge {
     let mut services: Vec<&str> = samples
         .iter()
         .filter(|s| s.downstream == downstream)
+        .filter(|s| service.is_none_or(|k| s.service == k.name()))
         .map(|s| s.service.as_str())
         .collect();
     services.sort_unstable();

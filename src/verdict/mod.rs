@@ -11,7 +11,7 @@ pub mod plan;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use reference_stack::Downstream;
+use reference_stack::{Downstream, ServiceKind};
 use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultAction;
@@ -240,7 +240,10 @@ impl<'a> Context<'a> {
         };
         let faulted: std::collections::BTreeSet<Downstream> =
             scenario.faults.iter().map(|f| f.injector).collect();
-        ctx.inferred = faulted.into_iter().map(|d| (d, ctx.infer(d))).collect();
+        ctx.inferred = faulted
+            .into_iter()
+            .map(|d| (d, ctx.infer(d, None)))
+            .collect();
         ctx
     }
 }
@@ -318,6 +321,13 @@ impl Context<'_> {
             .map(|e| e.t_s)
     }
 
+    /// Whether a journey's requests enter the stack by `service`.
+    fn enters_by(&self, journey: &str, service: ServiceKind) -> bool {
+        self.scenario
+            .journey(journey)
+            .is_some_and(|j| j.kind.entry() == service)
+    }
+
     /// Whether a journey's requests need `downstream` on their request path.
     fn needs(&self, journey: &str, downstream: Downstream) -> bool {
         self.scenario.journey(journey).is_some_and(|j| {
@@ -393,7 +403,24 @@ impl Context<'_> {
         }
     }
 
-    fn infer(&self, downstream: Downstream) -> Result<Inference, String> {
+    /// `service`'s breaker for `downstream` inferred from the requests of
+    /// the journeys entering by `service` (None: as [`Self::inferred`]).
+    pub fn inferred_via(
+        &self,
+        downstream: Downstream,
+        service: Option<ServiceKind>,
+    ) -> Result<std::borrow::Cow<'_, Inference>, String> {
+        match service {
+            None => self.inferred(downstream).map(std::borrow::Cow::Borrowed),
+            Some(s) => self.infer(downstream, Some(s)).map(std::borrow::Cow::Owned),
+        }
+    }
+
+    fn infer(
+        &self,
+        downstream: Downstream,
+        service: Option<ServiceKind>,
+    ) -> Result<Inference, String> {
         let target = injector_name(downstream);
         let fault_start = self
             .fault_start(downstream)
@@ -422,7 +449,11 @@ impl Context<'_> {
                     .load
                     .series
                     .get(usize::from(r.series))
-                    .is_some_and(|s| s.name == s.journey && self.needs(&s.journey, downstream))
+                    .is_some_and(|s| {
+                        s.name == s.journey
+                            && self.needs(&s.journey, downstream)
+                            && service.is_none_or(|k| self.enters_by(&s.journey, k))
+                    })
             })
             .map(|r| Request {
                 sent: r.sent_us as f64 / 1e6,
@@ -433,9 +464,13 @@ impl Context<'_> {
             })
             .collect();
         if !requests.iter().any(|r| r.sent >= fault_start) {
-            return Err(format!(
-                "no journey reaching {target} sent requests after its fault"
-            ));
+            return Err(match service {
+                Some(s) => format!(
+                    "no journey enters by {} with {target} on its request path after the fault, so that breaker cannot be inferred from outside",
+                    s.name()
+                ),
+                None => format!("no journey reaching {target} sent requests after its fault"),
+            });
         }
         let attempts: Vec<Attempt> = self
             .obs
@@ -476,7 +511,13 @@ impl Context<'_> {
 
     /// The downstream's breaker as the SUT's gauge reported it.
     pub fn gauge(&self, downstream: Downstream) -> Gauge {
-        gauge::read(self, downstream)
+        gauge::read(self, downstream, None)
+    }
+
+    /// The gauge of `service`'s breaker for `downstream` (None: as
+    /// [`Self::gauge`]).
+    pub fn gauge_of(&self, downstream: Downstream, service: Option<ServiceKind>) -> Gauge {
+        gauge::read(self, downstream, service)
     }
 
     /// Fault cycles of `downstream` (or of every injector): each clear, and

@@ -301,7 +301,11 @@ impl DownstreamClient {
         per_attempt_breaker: bool,
     ) -> Result<Value, CallError> {
         let policy = RetryPolicy {
-            max_attempts: self.settings.max_attempts,
+            max_attempts: if self.defects.no_retry {
+                1
+            } else {
+                self.settings.max_attempts
+            },
             retry_delay: self.settings.retry_delay,
         };
         let body = retry::run(

@@ -152,6 +152,21 @@ impl<'a, 't> Fields<'a, 't> {
         }
     }
 
+    /// The check's `service`: a service of the platform.
+    pub fn service(&mut self) -> Option<ServiceKind> {
+        let name: String = self.get("service")?;
+        match service_named(&name) {
+            Some(s) => Some(s),
+            None => {
+                self.err(
+                    "service",
+                    format!("unknown service `{name}`; known: {}", service_names()),
+                );
+                None
+            }
+        }
+    }
+
     /// The check's `journey`, which must name one of the load's journeys
     /// (or, where `series` allows, a journey's follow-up such as
     /// `payment.webhook`).

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use reference_stack::Downstream;
+use reference_stack::{Downstream, ServiceKind};
 use serde::Serialize;
 
 use super::{Check, Field, Kind, as_text, params, secs};
 use crate::platform::injector_name;
 use crate::scenario::Fields;
-use crate::scenario::schema::InjectorName;
+use crate::scenario::schema::{InjectorName, ServiceName};
 use crate::verdict::infer::Inference;
 use crate::verdict::{CheckResult, Context, Gauge};
 
@@ -31,6 +31,10 @@ const FIELDS: &[Field] = &[
         "The downstream whose breaker is judged (an injector with a fault).",
     ),
     Field::of::<crate::scenario::Dur>("within", "Deadline from the fault's start (default 60s)."),
+    Field::of::<ServiceName>(
+        "service",
+        "The service whose breaker is judged, when several call the downstream (default: the one a journey reaching it enters by).",
+    ),
 ];
 
 impl Kind for BreakerOpensKind {
@@ -53,7 +57,15 @@ impl Kind for BreakerOpensKind {
             true => f.duration("within")?,
             false => DEFAULT_WITHIN,
         };
-        Some(Box::new(BreakerOpens { downstream, within }))
+        let service = match f.has("service") {
+            true => Some(f.service()?),
+            false => None,
+        };
+        Some(Box::new(BreakerOpens {
+            downstream,
+            within,
+            service,
+        }))
     }
 }
 
@@ -64,6 +76,15 @@ pub(super) struct BreakerOpens {
     downstream: Downstream,
     #[serde(with = "as_text")]
     within: Duration,
+    #[serde(serialize_with = "service_name")]
+    service: Option<ServiceKind>,
+}
+
+fn service_name<S: serde::Serializer>(s: &Option<ServiceKind>, out: S) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(s) => out.serialize_some(s.name()),
+        None => out.serialize_none(),
+    }
 }
 
 impl Check for BreakerOpens {
@@ -72,7 +93,14 @@ impl Check for BreakerOpens {
     }
 
     fn default_name(&self) -> String {
-        format!("breaker_opens:{}", injector_name(self.downstream))
+        match self.service {
+            Some(s) => format!(
+                "breaker_opens:{}:{}",
+                s.name(),
+                injector_name(self.downstream)
+            ),
+            None => format!("breaker_opens:{}", injector_name(self.downstream)),
+        }
     }
 
     fn params(&self) -> serde_json::Value {
@@ -80,16 +108,16 @@ impl Check for BreakerOpens {
     }
 
     fn evaluate(&self, ctx: &Context<'_>, name: &str) -> CheckResult {
-        evaluate(ctx, name, self.downstream, self.within)
+        evaluate(ctx, name, self)
     }
 }
 
-fn evaluate(
-    ctx: &Context<'_>,
-    name: &str,
-    downstream: Downstream,
-    within: Duration,
-) -> CheckResult {
+fn evaluate(ctx: &Context<'_>, name: &str, check: &BreakerOpens) -> CheckResult {
+    let BreakerOpens {
+        downstream,
+        within,
+        service,
+    } = *check;
     let target = injector_name(downstream);
     let expected = format!(
         "{target}'s breaker opens within {} of its fault",
@@ -100,14 +128,14 @@ fn evaluate(
     let Some(fault_at) = ctx.fault_start(downstream) else {
         return inconclusive(format!("no fault was applied to {target}"));
     };
-    let gauge = ctx.gauge(downstream);
+    let gauge = ctx.gauge_of(downstream, service);
     if let Gauge::Unmatched(why) = &gauge {
         return inconclusive(why.clone());
     }
     let mut evidence = vec![format!("fault set on {target} at {}", secs(fault_at))];
-    let inferred = match ctx.inferred(downstream) {
+    let inferred = match ctx.inferred_via(downstream, service) {
         Ok(i) => {
-            evidence.extend(describe(i, target));
+            evidence.extend(describe(&i, target));
             i.episodes.opened_at_s.first().copied()
         }
         Err(why) => {
@@ -352,5 +380,26 @@ within = "1s"
             let result = f.judge("breaker_opens:order-service");
             assert_outcome(case, &result, expect, words);
         }
+    }
+
+    #[test]
+    fn a_named_service_judges_that_services_breaker() {
+        let check =
+            |service: &str| format!("{CHECK}service = \"{service}\"\nname = \"of {service}\"\n");
+        let mut f = Fixture::new(&check("payment-gateway"));
+        f.payments(&opens(10.5), 4);
+        let result = f.judge("of payment-gateway");
+        assert_outcome("the payments' own breaker", &result, Expect::Pass, "opened");
+        // No journey calls order-service from merchant-service: its breaker
+        // cannot be told black-box, and there is no gauge to read.
+        let mut f = Fixture::new(&check("merchant-service"));
+        f.payments(&opens(10.5), 4);
+        let result = f.judge("of merchant-service");
+        assert_outcome(
+            "another service's breaker",
+            &result,
+            Expect::Inconclusive,
+            "no journey enters by merchant-service",
+        );
     }
 }

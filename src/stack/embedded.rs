@@ -1,16 +1,17 @@
 //! The embedded stack: the reference stack's five services and an injector
 //! for every downstream, all in this process.
 //!
-//! External downstreams (risk, order, channel, ...) get stand-ins. The two
-//! hops between services of the stack — merchant-service → payment-gateway
-//! and settlement-service → withdrawal-service — get injectors in front mode,
-//! so those hops can be faulted too.
+//! External downstreams (risk, order, channel, ...) get stand-ins. The
+//! downstreams that are services of the stack ([`FRONTS`]: merchant-service →
+//! payment-gateway, settlement-service → withdrawal-service) get injectors in
+//! front mode, so those hops can be faulted too.
 
 use std::collections::BTreeMap;
 
-use reference_stack::{BreakerTransition, Downstream, RunningService, ServiceKind};
+use platform_contract::{Downstream, FRONTS, ServiceKind};
+use reference_stack::{BreakerTransition, RunningService};
 
-use super::{INTERNAL, Injectors, Stack, StackError, service_config};
+use super::{Injectors, Stack, StackError, service_config};
 use crate::scenario::{Scenario, StackKind};
 
 /// The services running in this process.
@@ -43,7 +44,7 @@ pub(super) async fn start(
     let plan = &scenario.stack;
     let mut started = Vec::new();
     for downstream in Downstream::ALL {
-        if INTERNAL.iter().any(|(d, _)| *d == downstream) {
+        if downstream.fronts().is_some() {
             continue;
         }
         let placement = plan.injectors.get(&downstream);
@@ -66,7 +67,7 @@ pub(super) async fn start(
     // Services called by other services start first, then their front
     // injectors, then the services that call them.
     let mut services = Vec::new();
-    for (downstream, kind) in INTERNAL {
+    for (downstream, kind) in FRONTS {
         let service = reference_stack::start(service_config(scenario, kind, &wiring)).await?;
         let placement = plan.injectors.get(&downstream);
         let front = injectors
@@ -82,11 +83,10 @@ pub(super) async fn start(
         started.push(front);
         services.push(service);
     }
-    for kind in [
-        ServiceKind::MerchantService,
-        ServiceKind::SettlementService,
-        ServiceKind::MerchantAuthService,
-    ] {
+    for kind in ServiceKind::ALL {
+        if FRONTS.iter().any(|(_, fronted)| *fronted == kind) {
+            continue;
+        }
         services.push(reference_stack::start(service_config(scenario, kind, &wiring)).await?);
     }
     let urls = services.iter().map(|s| (s.kind(), s.url())).collect();

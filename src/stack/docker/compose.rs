@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use reference_stack::ServiceKind;
+use platform_contract::ServiceKind;
 use testcontainers::compose::DockerCompose;
 use testcontainers::core::IntoContainerPort;
 

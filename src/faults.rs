@@ -110,10 +110,7 @@ async fn apply(
     let w = &windows[i];
     let applied = match (w.container, stack.docker()) {
         (Some(action), Some(docker)) => {
-            let service = crate::stack::INTERNAL
-                .iter()
-                .find(|(d, _)| *d == w.injector)
-                .map(|(_, s)| *s);
+            let service = w.injector.fronts();
             match service {
                 Some(service) => match docker.act(service, action, set).await {
                     Ok(()) => true,

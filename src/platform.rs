@@ -1,10 +1,12 @@
 //! What faultline knows of the payment platform: the journeys its users make,
-//! the service each enters by, the downstreams each reaches, and the names of
-//! the injectors that stand in for those downstreams.
+//! the service and route each enters by, and the downstreams each reaches —
+//! derived from the platform contract's hops ([`platform_contract::HOPS`]) —
+//! and the names of the injectors that stand in for those downstreams.
 
 use std::fmt;
+use std::sync::LazyLock;
 
-use reference_stack::{Downstream, ServiceKind};
+use platform_contract::{Downstream, Reach, Route, ServiceKind, routes};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -57,26 +59,86 @@ impl JourneyKind {
         }
     }
 
-    /// Downstreams every request of the journey reaches on its request path
-    /// (directly or through another service of the stack).
-    pub fn downstreams(self) -> &'static [Downstream] {
-        use Downstream::*;
+    /// The route of the journey's request on its entry service.
+    pub fn route(self) -> Route {
         match self {
-            JourneyKind::Payment => &[Risk, Order, Channel],
-            JourneyKind::Dashboard => &[Analytics, Accounting, Risk, Notification, Gateway],
-            JourneyKind::Settlement => &[Accounting, Withdrawal, Bank],
-            JourneyKind::Login => &[Merchant],
+            JourneyKind::Payment => routes::PAYMENT_CREATE,
+            JourneyKind::Dashboard => routes::DASHBOARD,
+            JourneyKind::Settlement => routes::SETTLEMENT_CREATE,
+            JourneyKind::Login => routes::LOGIN,
         }
     }
 
-    /// Downstreams reached off the request path (after the answer), when the
-    /// journey includes its follow-up (the payment's webhook).
-    pub fn async_downstreams(self, webhook: bool) -> &'static [Downstream] {
+    /// The route of the journey's follow-up on its entry service, when it
+    /// has one: the channel's callback after a payment.
+    pub fn follow_up(self) -> Option<Route> {
         match self {
-            JourneyKind::Payment if webhook => &[Downstream::Notification, Downstream::Analytics],
-            _ => &[],
+            JourneyKind::Payment => Some(routes::WEBHOOK),
+            JourneyKind::Dashboard | JourneyKind::Settlement | JourneyKind::Login => None,
         }
     }
+
+    /// Downstreams every request of the journey reaches on its request path
+    /// (directly or through another service of the stack): the awaited hops
+    /// from its route, through the fronts.
+    pub fn downstreams(self) -> &'static [Downstream] {
+        &reach(self).on_path
+    }
+
+    /// Downstreams reached off the request path (after the answer), with the
+    /// journey's follow-up (the payment's webhook) when `webhook` is set.
+    pub fn async_downstreams(self, webhook: bool) -> &'static [Downstream] {
+        let reach = reach(self);
+        if webhook {
+            &reach.with_follow_up
+        } else {
+            &reach.background
+        }
+    }
+}
+
+/// What a journey reaches, derived once from the contract.
+struct JourneyReach {
+    kind: JourneyKind,
+    on_path: Vec<Downstream>,
+    background: Vec<Downstream>,
+    /// `background`, then everything the follow-up reaches.
+    with_follow_up: Vec<Downstream>,
+}
+
+impl JourneyReach {
+    fn of(kind: JourneyKind) -> Self {
+        let main = Reach::of(kind.entry(), kind.route());
+        let background = main.in_background();
+        let mut with_follow_up = background.clone();
+        if let Some(route) = kind.follow_up() {
+            let follow_up = Reach::of(kind.entry(), route);
+            for d in follow_up
+                .on_request_path()
+                .into_iter()
+                .chain(follow_up.in_background())
+            {
+                if !with_follow_up.contains(&d) {
+                    with_follow_up.push(d);
+                }
+            }
+        }
+        Self {
+            kind,
+            on_path: main.on_request_path(),
+            background,
+            with_follow_up,
+        }
+    }
+}
+
+fn reach(kind: JourneyKind) -> &'static JourneyReach {
+    static REACH: LazyLock<Vec<JourneyReach>> =
+        LazyLock::new(|| JourneyKind::ALL.into_iter().map(JourneyReach::of).collect());
+    REACH
+        .iter()
+        .find(|r| r.kind == kind)
+        .expect("JourneyKind::ALL holds every kind")
 }
 
 impl fmt::Display for JourneyKind {
@@ -86,32 +148,20 @@ impl fmt::Display for JourneyKind {
 }
 
 /// The injector standing for `downstream`: the platform's name of that
-/// service (`order-service`, `channel-adapter`, ...).
+/// service (`order-service`, `channel-adapter`, ...), as the contract's
+/// [`Downstream::injector_name`] (a function, for `map(injector_name)`).
 pub fn injector_name(downstream: Downstream) -> &'static str {
-    match downstream {
-        Downstream::Risk => "risk-service",
-        Downstream::Order => "order-service",
-        Downstream::Channel => "channel-adapter",
-        Downstream::Notification => "notification-service",
-        Downstream::Analytics => "analytics-service",
-        Downstream::Accounting => "accounting-service",
-        Downstream::Withdrawal => "withdrawal-service",
-        Downstream::Merchant => "merchant-service",
-        Downstream::Gateway => "payment-gateway",
-        Downstream::Bank => "bank-api",
-    }
+    downstream.injector_name()
 }
 
 /// The downstream an injector name stands for.
 pub fn downstream_named(injector: &str) -> Option<Downstream> {
-    Downstream::ALL
-        .into_iter()
-        .find(|d| injector_name(*d) == injector)
+    Downstream::from_injector_name(injector)
 }
 
 /// Every injector name of the platform, in a stable order.
 pub fn injector_names() -> Vec<&'static str> {
-    Downstream::ALL.into_iter().map(injector_name).collect()
+    Downstream::INJECTOR_NAMES.to_vec()
 }
 
 /// The journeys (by kind) whose requests reach `downstream` on their
@@ -126,7 +176,7 @@ pub fn journeys_reaching(downstream: Downstream) -> Vec<JourneyKind> {
 /// (De)serializes a downstream as its injector name, for reports:
 /// `#[serde(with = "crate::platform::injector_serde")]`.
 pub mod injector_serde {
-    use reference_stack::Downstream;
+    use platform_contract::Downstream;
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes the injector name.
@@ -154,9 +204,57 @@ mod tests {
         assert_eq!(downstream_named("nope"), None);
     }
 
+    /// The lists written by hand before they were derived from the contract;
+    /// the one addition is a settlement's background reach.
     #[test]
-    fn every_journey_enters_a_service_that_calls_its_first_downstreams() {
+    fn derived_reaches_equal_the_lists_once_written_by_hand() {
+        use Downstream::*;
+        // (journey, on its request path, in the background, with the webhook)
+        type Reaches = (
+            JourneyKind,
+            &'static [Downstream],
+            &'static [Downstream],
+            &'static [Downstream],
+        );
+        let expected: [Reaches; 4] = [
+            (
+                JourneyKind::Payment,
+                &[Risk, Order, Channel],
+                &[],
+                &[Notification, Analytics],
+            ),
+            (
+                JourneyKind::Dashboard,
+                &[Analytics, Accounting, Risk, Notification, Gateway],
+                &[],
+                &[],
+            ),
+            // withdrawal-service tells the merchant in the background: a
+            // settlement reaches notification-service after its answer.
+            (
+                JourneyKind::Settlement,
+                &[Accounting, Withdrawal, Bank],
+                &[Notification],
+                &[Notification],
+            ),
+            (JourneyKind::Login, &[Merchant], &[], &[]),
+        ];
+        for (kind, on_path, background, with_webhook) in expected {
+            assert_eq!(kind.downstreams(), on_path, "{kind}");
+            assert_eq!(kind.async_downstreams(false), background, "{kind}");
+            assert_eq!(kind.async_downstreams(true), with_webhook, "{kind}");
+        }
+    }
+
+    #[test]
+    fn every_journey_enters_by_a_route_its_service_serves() {
         for kind in JourneyKind::ALL {
+            let served = kind.entry().routes();
+            assert!(served.contains(&kind.route()), "{kind}");
+            assert!(
+                kind.follow_up().is_none_or(|r| served.contains(&r)),
+                "{kind}"
+            );
             let direct = kind.entry().downstreams();
             assert!(
                 kind.downstreams().iter().any(|d| direct.contains(d)),

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use faultline::scenario::Scenario;
+use faultline::verdict::Plan;
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{Value, json};
@@ -287,7 +287,7 @@ const CASES: u32 = 6000;
 fn generated_scenarios_never_panic_and_bad_ones_are_refused_at_the_value() {
     run_cases(CASES, |g| {
         let lines = g.text.lines().count();
-        match Scenario::parse(Path::new("gen.toml"), &g.text, None) {
+        match Plan::parse(Path::new("gen.toml"), &g.text, None) {
             Ok(_) => {
                 prop_assert!(
                     g.bad_lines.is_empty(),

@@ -321,17 +321,12 @@ pub async fn start_all(config: StackConfig) -> Result<RunningStack, StartError> 
             if service.has_downstream_url(downstream) {
                 continue;
             }
-            let internal = match downstream {
-                Downstream::Gateway => Some(ServiceKind::PaymentGateway),
-                Downstream::Withdrawal => Some(ServiceKind::WithdrawalService),
-                _ => None,
-            };
             let url = config
                 .downstream_urls
                 .get(&downstream)
                 .cloned()
                 .or_else(|| {
-                    internal.and_then(|k| {
+                    downstream.fronts().and_then(|k| {
                         started
                             .iter()
                             .find(|s| s.kind() == k)

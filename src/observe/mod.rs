@@ -211,8 +211,8 @@ pub fn transitions(stack: &Stack, clock: &RunClock) -> Vec<LoggedTransition> {
             t_s: clock.seconds(t.at),
             service: t.service.name().into(),
             downstream: t.downstream,
-            from: t.from.into(),
-            to: t.to.into(),
+            from: t.from,
+            to: t.to,
         })
         .collect()
 }

@@ -5,35 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use reference_stack::{Downstream, ServiceKind};
+pub use platform_contract::BreakerState;
+use platform_contract::{Downstream, ServiceKind};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::RunClock;
 use crate::platform::downstream_named;
 use crate::scenario::SutPlan;
-
-/// A breaker state as the SUT reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BreakerState {
-    /// Closed.
-    Closed,
-    /// Half-open.
-    HalfOpen,
-    /// Open.
-    Open,
-}
-
-impl From<reference_stack::State> for BreakerState {
-    fn from(state: reference_stack::State) -> Self {
-        match state {
-            reference_stack::State::Closed => Self::Closed,
-            reference_stack::State::HalfOpen => Self::HalfOpen,
-            reference_stack::State::Open => Self::Open,
-        }
-    }
-}
 
 /// One reading of one breaker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -217,12 +196,12 @@ pub fn parse_breakers(
         let Some(label) = s.labels.get(&plan.downstream_label) else {
             continue;
         };
+        // The label names an injector, or a name the scenario maps to one.
         let downstream = plan
             .downstream_names
             .get(label)
             .copied()
-            .or_else(|| downstream_named(label))
-            .or_else(|| label.parse().ok());
+            .or_else(|| downstream_named(label));
         let Some(downstream) = downstream else {
             if seen.unmatched.len() < SEEN_LIMIT {
                 seen.unmatched.insert(label.to_string());
@@ -302,5 +281,63 @@ mod tests {
         assert_eq!(seen.unmatched, ["ledger".to_string()].into());
         assert!(seen.labels.contains("target"));
         assert!(seen.metrics.contains("http_requests_total"));
+    }
+
+    #[test]
+    fn a_short_client_name_is_no_second_spelling_unless_the_scenario_maps_it() {
+        let text = "breaker_state{target=\"order\"} 2\n\
+            breaker_state{target=\"order-service\"} 1\n";
+        let (samples, seen) = parse_breakers(text, &plan(&[]), ServiceKind::PaymentGateway, 1.0);
+        let got: Vec<(Downstream, BreakerState)> =
+            samples.iter().map(|s| (s.downstream, s.state)).collect();
+        assert_eq!(got, [(Downstream::Order, BreakerState::HalfOpen)]);
+        assert_eq!(seen.unmatched, ["order".to_string()].into());
+        let mapped = plan(&[("order", Downstream::Order)]);
+        let (samples, seen) = parse_breakers(text, &mapped, ServiceKind::PaymentGateway, 1.0);
+        assert_eq!(samples.len(), 2);
+        assert!(seen.unmatched.is_empty());
+    }
+
+    /// A scenario that says nothing of the gauge reads the reference stack's
+    /// own: every breaker of a service, named by its injector, in its state.
+    #[test]
+    fn default_settings_read_the_reference_stacks_gauge() {
+        let text = "duration = \"10s\"\n[[load.journeys]]\nkind = \"login\"\nrate = 1\n";
+        let scenario =
+            crate::scenario::Scenario::parse(std::path::Path::new("gauge.toml"), text, None)
+                .and_then(crate::scenario::Parsed::finish)
+                .expect("valid");
+        assert_eq!(
+            scenario.sut.breaker_metric,
+            platform_contract::BREAKER_GAUGE
+        );
+        assert_eq!(
+            scenario.sut.downstream_label,
+            platform_contract::BREAKER_GAUGE_DOWNSTREAM_LABEL
+        );
+        assert_eq!(
+            scenario.sut.state_values,
+            BreakerState::ALL.map(|s| s.as_number() as f64)
+        );
+        assert_eq!(
+            scenario.sut.ready_path,
+            platform_contract::routes::HEALTH_READY.path()
+        );
+        let gateway = ServiceKind::PaymentGateway;
+        let metrics = reference_stack::observe::Metrics::new(gateway);
+        metrics.transition(Downstream::Order, BreakerState::Closed, BreakerState::Open);
+        let (samples, seen) = parse_breakers(&metrics.render(), &scenario.sut, gateway, 0.0);
+        let got: BTreeMap<Downstream, BreakerState> =
+            samples.iter().map(|s| (s.downstream, s.state)).collect();
+        let expected: BTreeMap<Downstream, BreakerState> = gateway
+            .downstreams()
+            .iter()
+            .map(|d| match d {
+                Downstream::Order => (*d, BreakerState::Open),
+                _ => (*d, BreakerState::Closed),
+            })
+            .collect();
+        assert_eq!(got, expected);
+        assert!(seen.unmatched.is_empty(), "{:?}", seen.unmatched);
     }
 }

@@ -18,7 +18,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use fault_injectors::{Clock, Injector, ObserveConfig, StartError};
-use reference_stack::{BreakerTransition, Downstream, ServiceConfig, ServiceKind};
+use platform_contract::{Downstream, ServiceKind};
+use reference_stack::{BreakerTransition, ServiceConfig};
 
 use crate::platform::injector_name;
 use crate::scenario::{Scenario, StackKind};
@@ -192,12 +193,6 @@ pub(crate) fn observe_config(scenario: &Scenario) -> ObserveConfig {
         ..ObserveConfig::default()
     }
 }
-
-/// Downstreams that are services of the stack itself.
-pub(crate) const INTERNAL: [(Downstream, ServiceKind); 2] = [
-    (Downstream::Gateway, ServiceKind::PaymentGateway),
-    (Downstream::Withdrawal, ServiceKind::WithdrawalService),
-];
 
 /// How the reference stack's service `kind` runs for `scenario`, its
 /// downstreams at `wiring`.

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use reference_stack::Downstream;
+use platform_contract::Downstream;
 
 use super::{Stack, StackError};
 use crate::load::journeys::{Call, Caller};
@@ -248,7 +248,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use fault_injectors::{AdminClient, Clock, Injector, InjectorSet, admin};
-    use reference_stack::ServiceKind;
+    use platform_contract::ServiceKind;
     use wiremock::matchers::any;
     use wiremock::{Mock, MockServer, ResponseTemplate};
 

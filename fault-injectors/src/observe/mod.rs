@@ -49,7 +49,7 @@ impl Default for ObserveConfig {
         Self {
             bucket_ms: 100,
             bucket_capacity: 36_000,
-            id_fields: vec!["order_no".into(), "payment_no".into()],
+            id_fields: platform_contract::ID_FIELDS.map(String::from).into(),
             idempotency_header: "idempotency-key".into(),
             id_window_s: 300,
             max_routes: 64,

@@ -4,114 +4,78 @@
 //! envelope (`{"code":0,"message":"success","data":...}`), echoing what the
 //! caller sent (order_no, payment_no, amount, ...) and generating ids. Every
 //! stand-in also answers `/health`, `/health/live` and `/health/ready`.
-//! The wire contract is written down in the reference stack's README.
+//! Which stand-ins exist and the routes each answers come from the platform
+//! contract ([`platform_contract`]); the canned answers live here.
 
+use platform_contract::{Downstream, Route as ContractRoute, routes};
 use serde_json::{Value, json};
-use wiremock::Request;
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Match, Request};
 
 use super::{Reply, ReplyContext, Route, StandIn};
 
-/// Names of the built-in stand-ins.
-pub const PLATFORM_STAND_INS: &[&str] = &[
-    "risk-service",
-    "order-service",
-    "channel-adapter",
-    "notification-service",
-    "analytics-service",
-    "accounting-service",
-    "withdrawal-service",
-    "merchant-service",
-    "payment-gateway",
-    "bank-api",
-];
+/// Names of the built-in stand-ins: every downstream of the platform
+/// contract, by its injector name.
+pub const PLATFORM_STAND_INS: &[&str] = &Downstream::INJECTOR_NAMES;
 
 /// SHA-256 of "password123", the password every stand-in merchant has.
 const PASSWORD123_SHA256: &str = "ef92b778bafe771e89245b89ecbc08a44a4e166c06659911881f383d4473e94f";
 
+/// A canned answer to one route.
+type Answer = fn(&Request, &ReplyContext) -> Reply;
+
+/// The stand-in for the downstream whose injector name is `service`: the
+/// contract's routes of that downstream, each with its canned answer, and
+/// the health routes.
 pub(super) fn stand_in(service: &str) -> Option<StandIn> {
-    let stand_in = StandIn::new(service);
-    let stand_in = match service {
-        "risk-service" => stand_in
-            .route(post("/api/v1/risk/check", risk_check))
-            .route(get(
-                r"^/api/v1/risk/merchants/[^/]+/summary$",
-                "GET /api/v1/risk/merchants/{id}/summary",
-                risk_summary,
-            )),
-        "order-service" => stand_in.route(post("/api/v1/orders", order_create)),
-        "channel-adapter" => stand_in.route(post("/api/v1/channel/payment", channel_payment)),
-        "notification-service" => stand_in
-            .route(post("/api/v1/notifications", notification_create))
-            .route(get(
-                r"^/api/v1/notifications/merchants/[^/]+/unread/count$",
-                "GET /api/v1/notifications/merchants/{id}/unread/count",
-                unread_count,
-            )),
-        "analytics-service" => stand_in
-            .route(post("/api/v1/events", |_: &Request, _: &ReplyContext| {
-                Reply::ok(json!({"accepted": true}))
-            }))
-            .route(get(
-                r"^/api/v1/statistics/merchant/[^/]+$",
-                "GET /api/v1/statistics/merchant/{id}",
-                statistics,
-            )),
-        "accounting-service" => stand_in
-            .route(get(
-                r"^/api/v1/balances/merchants/[^/]+/summary$",
-                "GET /api/v1/balances/merchants/{id}/summary",
-                balance_summary,
-            ))
-            .route(get(
-                r"^/api/v1/transactions$",
-                "GET /api/v1/transactions",
-                transactions,
-            ))
-            .route(post("/api/v1/transactions", transaction_create)),
-        "withdrawal-service" => stand_in.route(post("/api/v1/withdrawals", withdrawal_create)),
-        "merchant-service" => stand_in
-            .route(get(
-                r"^/api/v1/merchants/[^/]+/with-password$",
-                "GET /api/v1/merchants/{id}/with-password",
-                merchant_with_password,
-            ))
-            .route(
-                Route::given(method("PUT"))
-                    .and(path_regex(r"^/api/v1/merchants/[^/]+/password$"))
-                    .reply_with(|_: &Request, _: &ReplyContext| Reply::ok(json!({"updated": true})))
-                    .named("PUT /api/v1/merchants/{id}/password"),
-            ),
-        "payment-gateway" => stand_in.route(get(
-            r"^/api/v1/payments$",
-            "GET /api/v1/payments",
-            payments_list,
-        )),
-        "bank-api" => stand_in.route(post("/api/v1/bank/transfers", bank_transfer)),
-        _ => return None,
-    };
+    let downstream = Downstream::from_injector_name(service)?;
+    let stand_in = downstream
+        .routes()
+        .iter()
+        .filter_map(|route| Some(route_to(*route, answer(route)?)))
+        .fold(StandIn::new(service), StandIn::route);
     Some(with_health(stand_in))
 }
 
-fn post(
-    route: &'static str,
-    responder: impl Fn(&Request, &ReplyContext) -> Reply + Send + Sync + 'static,
-) -> Route {
-    Route::given(method("POST"))
-        .and(path(route))
-        .reply_with(responder)
-        .named(format!("POST {route}"))
+/// The canned answer to a contract route; `None` for a route that only the
+/// stack's own services serve.
+fn answer(route: &ContractRoute) -> Option<Answer> {
+    use routes::*;
+    Some(match *route {
+        RISK_CHECK => risk_check,
+        RISK_SUMMARY => risk_summary,
+        ORDER_CREATE => order_create,
+        CHANNEL_PAYMENT => channel_payment,
+        NOTIFICATION_CREATE => notification_create,
+        UNREAD_COUNT => unread_count,
+        ANALYTICS_EVENT => analytics_event,
+        MERCHANT_STATISTICS => statistics,
+        BALANCE_SUMMARY => balance_summary,
+        TRANSACTIONS => transactions,
+        TRANSACTION_CREATE => transaction_create,
+        WITHDRAWAL_CREATE => withdrawal_create,
+        MERCHANT_WITH_PASSWORD => merchant_with_password,
+        MERCHANT_PASSWORD => password_updated,
+        PAYMENT_LIST => payments_list,
+        BANK_TRANSFER => bank_transfer,
+        _ => return None,
+    })
 }
 
-fn get(
-    regex: &'static str,
-    name: &'static str,
-    responder: impl Fn(&Request, &ReplyContext) -> Reply + Send + Sync + 'static,
-) -> Route {
-    Route::given(method("GET"))
-        .and(path_regex(regex))
+/// Matches the requests that take a contract route (method, and the path
+/// with each `{...}` segment matching one segment).
+struct Takes(ContractRoute);
+
+impl Match for Takes {
+    fn matches(&self, request: &Request) -> bool {
+        self.0.matches(request.method.as_str(), request.url.path())
+    }
+}
+
+/// A stand-in route for a contract route, named as the contract names it.
+fn route_to(route: ContractRoute, responder: impl super::Responder) -> Route {
+    Route::given(Takes(route))
         .reply_with(responder)
-        .named(name)
+        .named(route.name())
 }
 
 fn with_health(stand_in: StandIn) -> StandIn {
@@ -123,30 +87,15 @@ fn with_health(stand_in: StandIn) -> StandIn {
         )
     };
     stand_in
-        .route(
-            Route::given(method("GET"))
-                .and(path("/health"))
-                .reply_with(health)
-                .named("GET /health"),
-        )
-        .route(
-            Route::given(method("GET"))
-                .and(path("/health/live"))
-                .reply_with(Reply::json(
-                    http::StatusCode::OK,
-                    &json!({"status": "alive"}),
-                ))
-                .named("GET /health/live"),
-        )
-        .route(
-            Route::given(method("GET"))
-                .and(path("/health/ready"))
-                .reply_with(Reply::json(
-                    http::StatusCode::OK,
-                    &json!({"status": "ready"}),
-                ))
-                .named("GET /health/ready"),
-        )
+        .route(route_to(routes::HEALTH, health))
+        .route(route_to(
+            routes::HEALTH_LIVE,
+            Reply::json(http::StatusCode::OK, &json!({"status": "alive"})),
+        ))
+        .route(route_to(
+            routes::HEALTH_READY,
+            Reply::json(http::StatusCode::OK, &json!({"status": "ready"})),
+        ))
 }
 
 /// The request's JSON body, or `null` when it has none.
@@ -215,6 +164,10 @@ fn notification_create(_: &Request, ctx: &ReplyContext) -> Reply {
     Reply::ok(json!({"notification_id": ctx.next_id("NTF"), "status": "queued"}))
 }
 
+fn analytics_event(_: &Request, _: &ReplyContext) -> Reply {
+    Reply::ok(json!({"accepted": true}))
+}
+
 fn unread_count(request: &Request, _: &ReplyContext) -> Reply {
     Reply::ok(json!({"merchant_id": segment_after(request, "merchants"), "unread_count": 3}))
 }
@@ -281,6 +234,10 @@ fn merchant_with_password(request: &Request, _: &ReplyContext) -> Reply {
     }))
 }
 
+fn password_updated(_: &Request, _: &ReplyContext) -> Reply {
+    Reply::ok(json!({"updated": true}))
+}
+
 fn payments_list(request: &Request, _: &ReplyContext) -> Reply {
     Reply::ok(json!({
         "merchant_id": query(request, "merchant_id"),
@@ -323,6 +280,43 @@ mod tests {
             assert_eq!(body["status"], "alive");
         }
         assert!(StandIn::platform("nope").is_none());
+    }
+
+    /// A path taking `route`, each `{...}` segment filled in.
+    fn path_of(route: &ContractRoute) -> String {
+        let segments: Vec<&str> = route
+            .path()
+            .split('/')
+            .map(|s| if s.starts_with('{') { "M7" } else { s })
+            .collect();
+        segments.join("/")
+    }
+
+    #[test]
+    fn every_contract_route_of_a_downstream_has_a_canned_answer_under_its_name() {
+        for d in Downstream::ALL {
+            let stand_in = StandIn::platform(d.injector_name()).expect("known stand-in");
+            for route in d.routes() {
+                assert!(answer(route).is_some(), "no canned answer for {route}");
+                let (status, body) = call(
+                    d.injector_name(),
+                    route.method().as_str(),
+                    &path_of(route),
+                    "{}",
+                );
+                assert_eq!(status, 200, "{} {route}: {body}", d.injector_name());
+                assert_eq!(body["code"], 0, "{} {route}: {body}", d.injector_name());
+                let request = Request {
+                    url: url::Url::parse(&format!("http://x{}", path_of(route))).expect("url"),
+                    method: route.method().as_str().parse().expect("method"),
+                    headers: http::HeaderMap::new(),
+                    body: Vec::new(),
+                };
+                let taken = stand_in.find(&request).and_then(|r| r.name());
+                assert_eq!(taken, Some(route.name()));
+            }
+        }
+        assert!(answer(&routes::PAYMENT_CREATE).is_none());
     }
 
     #[test]

@@ -21,42 +21,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-/// A breaker state, numbered as gobreaker numbers them (closed 0, half-open 1, open 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    /// Requests flow; failures are counted.
-    Closed,
-    /// A limited number of trial requests decide whether to close or reopen.
-    HalfOpen,
-    /// Requests are rejected at once until the open timeout has passed.
-    Open,
-}
-
-impl State {
-    /// gobreaker's numeric value of the state (used by the `circuit_breaker_state` gauge).
-    pub fn as_number(self) -> i64 {
-        match self {
-            State::Closed => 0,
-            State::HalfOpen => 1,
-            State::Open => 2,
-        }
-    }
-
-    /// The state's name as used in logs, metrics labels and JSON (`closed`, `half_open`, `open`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Closed => "closed",
-            State::HalfOpen => "half_open",
-            State::Open => "open",
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A breaker state, numbered as gobreaker numbers them (closed 0, half-open 1, open 2):
+/// the platform contract's [`BreakerState`](platform_contract::BreakerState).
+pub use platform_contract::BreakerState as State;
 
 /// The counts of one generation (gobreaker's `Counts`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

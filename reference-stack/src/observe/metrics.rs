@@ -1,5 +1,8 @@
 //! Prometheus metrics of one service: its own registry, so several services can run
 //! in one process without sharing counters.
+//!
+//! Every family about a downstream labels it `downstream` with its injector name
+//! (`order-service`), the platform's name of the service, as the harness reads it.
 
 use std::time::Duration;
 
@@ -135,7 +138,7 @@ impl Metrics {
         }
         let breaker_state = Family::<BreakerLabels, Gauge>::default();
         registry.register(
-            "circuit_breaker_state",
+            platform_contract::BREAKER_GAUGE,
             "Breaker state per downstream: closed=0, half_open=1, open=2",
             breaker_state.clone(),
         );
@@ -161,7 +164,7 @@ impl Metrics {
             breaker_state
                 .get_or_create(&BreakerLabels {
                     service: service.name(),
-                    downstream: downstream.name(),
+                    downstream: downstream.injector_name(),
                 })
                 .set(0);
         }
@@ -208,13 +211,13 @@ impl Metrics {
         self.breaker_state
             .get_or_create(&BreakerLabels {
                 service,
-                downstream: downstream.name(),
+                downstream: downstream.injector_name(),
             })
             .set(to.as_number());
         self.transitions
             .get_or_create(&TransitionLabels {
                 service,
-                downstream: downstream.name(),
+                downstream: downstream.injector_name(),
                 from: from.as_str(),
                 to: to.as_str(),
             })
@@ -226,7 +229,7 @@ impl Metrics {
         self.attempts
             .get_or_create(&AttemptLabels {
                 service: self.service.name(),
-                downstream: downstream.name(),
+                downstream: downstream.injector_name(),
                 outcome: outcome.as_str(),
             })
             .inc();
@@ -237,7 +240,7 @@ impl Metrics {
         self.rejections
             .get_or_create(&RejectionLabels {
                 service: self.service.name(),
-                downstream: downstream.name(),
+                downstream: downstream.injector_name(),
                 reason,
             })
             .inc();
@@ -251,5 +254,34 @@ impl Metrics {
             tracing::error!(%err, "metrics encoding failed");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use platform_contract::{BREAKER_GAUGE, BREAKER_GAUGE_DOWNSTREAM_LABEL};
+
+    use super::*;
+
+    #[test]
+    fn the_breaker_gauge_names_each_downstream_by_its_injector_name() {
+        let metrics = Metrics::new(ServiceKind::PaymentGateway);
+        metrics.transition(Downstream::Order, State::Closed, State::Open);
+        let text = metrics.render();
+        let gauge = |downstream: &str, state: State| {
+            format!(
+                "{BREAKER_GAUGE}{{service=\"payment-gateway\",{BREAKER_GAUGE_DOWNSTREAM_LABEL}=\"{downstream}\"}} {}",
+                state.as_number()
+            )
+        };
+        assert!(
+            text.contains(&gauge("order-service", State::Open)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&gauge("risk-service", State::Closed)),
+            "{text}"
+        );
+        assert!(!text.contains("downstream=\"order\""), "{text}");
     }
 }

@@ -88,10 +88,10 @@ async fn episode_closed_open_half_open_closed() {
 
     let metrics = auth.metrics_text();
     for line in [
-        r#"circuit_breaker_state{service="merchant-auth-service",downstream="merchant"} 0"#,
-        r#"circuit_breaker_transitions_total{service="merchant-auth-service",downstream="merchant",from="closed",to="open"} 1"#,
-        r#"circuit_breaker_transitions_total{service="merchant-auth-service",downstream="merchant",from="half_open",to="closed"} 1"#,
-        r#"circuit_breaker_rejections_total{service="merchant-auth-service",downstream="merchant",reason="open"} 1"#,
+        r#"circuit_breaker_state{service="merchant-auth-service",downstream="merchant-service"} 0"#,
+        r#"circuit_breaker_transitions_total{service="merchant-auth-service",downstream="merchant-service",from="closed",to="open"} 1"#,
+        r#"circuit_breaker_transitions_total{service="merchant-auth-service",downstream="merchant-service",from="half_open",to="closed"} 1"#,
+        r#"circuit_breaker_rejections_total{service="merchant-auth-service",downstream="merchant-service",reason="open"} 1"#,
     ] {
         assert!(metrics.contains(line), "missing {line}\n{metrics}");
     }

@@ -153,7 +153,8 @@ async fn opossum_goes_half_open_by_its_timer_and_the_transition_carries_the_time
     // No request comes; a scrape well after the timer shows it fired, at its instant.
     let_elapse(reset_timeout * 2).await;
     let metrics = auth.metrics_text();
-    let gauge = r#"circuit_breaker_state{service="merchant-auth-service",downstream="merchant"} 1"#;
+    let gauge =
+        r#"circuit_breaker_state{service="merchant-auth-service",downstream="merchant-service"} 1"#;
     assert!(metrics.contains(gauge), "half-open by timer:\n{metrics}");
     let transitions = auth.breaker_transitions();
     let kinds: Vec<(State, State)> = transitions.iter().map(|t| (t.from, t.to)).collect();

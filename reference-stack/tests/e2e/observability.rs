@@ -129,8 +129,8 @@ async fn metrics_use_route_templates_and_the_platform_names() {
         r#"payment_gateway_http_requests_total{method="GET",path="/api/v1/payments/{payment_no}",status="200"} 1"#,
         r#"payment_gateway_http_request_duration_seconds_count{method="POST",path="/api/v1/payments",status="200"} 1"#,
         r#"payment_gateway_payment_total{status="awaiting_payment",channel="card",currency="USD"} 1"#,
-        r#"downstream_attempts_total{service="payment-gateway",downstream="risk",outcome="success"} 1"#,
-        r#"circuit_breaker_state{service="payment-gateway",downstream="analytics"} 0"#,
+        r#"downstream_attempts_total{service="payment-gateway",downstream="risk-service",outcome="success"} 1"#,
+        r#"circuit_breaker_state{service="payment-gateway",downstream="analytics-service"} 0"#,
     ] {
         assert!(text.contains(line), "missing {line}\n{text}");
     }

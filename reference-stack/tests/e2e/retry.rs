@@ -62,7 +62,7 @@ async fn timeouts_are_retried() {
     assert_eq!(arrivals(&merchant, LOOKUP).await, 4);
     assert!(
         auth.metrics_text().contains(
-            r#"downstream_attempts_total{service="merchant-auth-service",downstream="merchant",outcome="timeout"} 4"#
+            r#"downstream_attempts_total{service="merchant-auth-service",downstream="merchant-service",outcome="timeout"} 4"#
         ),
         "{}",
         auth.metrics_text()
@@ -83,7 +83,7 @@ async fn network_errors_are_retried() {
     );
     assert!(
         auth.metrics_text().contains(
-            r#"downstream_attempts_total{service="merchant-auth-service",downstream="merchant",outcome="network"} 4"#
+            r#"downstream_attempts_total{service="merchant-auth-service",downstream="merchant-service",outcome="network"} 4"#
         ),
         "{}",
         auth.metrics_text()

@@ -64,7 +64,7 @@ impl Validator<'_> {
             return None;
         }
         let injector = injector?;
-        if !crate::stack::INTERNAL.iter().any(|(d, _)| *d == injector) {
+        if injector.fronts().is_none() {
             self.err(span, format!("container actions apply to the services other services call, through their injectors payment-gateway and withdrawal-service; `{}` stands for a service outside the stack — fault it with fault = {{ kind = \"refuse\" }}", injector_name(injector)));
             return None;
         }

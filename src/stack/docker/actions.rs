@@ -3,7 +3,7 @@
 //! stack. Host ports are fixed for the run, so a container started again
 //! answers where the load expects it.
 
-use reference_stack::ServiceKind;
+use platform_contract::ServiceKind;
 use testcontainers::bollard::models::{
     EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest,
 };

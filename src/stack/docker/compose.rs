@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use reference_stack::ServiceKind;
+use platform_contract::ServiceKind;
 use testcontainers::compose::DockerCompose;
 use testcontainers::core::IntoContainerPort;
 
@@ -159,5 +159,132 @@ fn check_cli() -> Result<(), DockerError> {
         Err(DockerError::NoCompose(
             String::from_utf8_lossy(&output.stderr).trim().to_string(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    use platform_contract::Downstream;
+    use serde_yaml::Value;
+
+    use super::*;
+
+    fn root() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn compose_file() -> Value {
+        let path = root().join("docker-compose.yml");
+        let text = std::fs::read_to_string(&path).expect("docker-compose.yml");
+        serde_yaml::from_str(&text).expect("docker-compose.yml is YAML")
+    }
+
+    fn strings(value: &Value) -> Vec<&str> {
+        value
+            .as_sequence()
+            .map(|items| items.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// `--stand-in NAME@ADDR` or `--front NAME@ADDR=URL` for every
+    /// downstream, as the contract places its injectors.
+    fn contract_injectors() -> BTreeSet<(String, String)> {
+        Downstream::ALL
+            .into_iter()
+            .map(|d| {
+                let listen = format!("{}@0.0.0.0:{}", d.injector_name(), d.default_port());
+                match d.fronts() {
+                    Some(service) => (
+                        "--front".to_string(),
+                        format!(
+                            "{listen}=http://{}:{}",
+                            service.name(),
+                            service.default_port()
+                        ),
+                    ),
+                    None => ("--stand-in".to_string(), listen),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_compose_file_places_every_injector_where_the_contract_does() {
+        let compose = compose_file();
+        let command = strings(&compose["services"]["injectors"]["command"]);
+        let placed: BTreeSet<(String, String)> = command
+            .windows(2)
+            .filter(|pair| matches!(pair[0], "--stand-in" | "--front"))
+            .map(|pair| (pair[0].to_string(), pair[1].to_string()))
+            .collect();
+        assert_eq!(placed, contract_injectors());
+        assert_eq!(
+            strings(&compose["services"]["injectors"]["ports"]),
+            [format!(
+                "127.0.0.1:${{{}-{ADMIN_PORT}}}:{ADMIN_PORT}",
+                port_var("admin")
+            )]
+        );
+    }
+
+    #[test]
+    fn the_compose_file_runs_every_service_on_its_contract_port() {
+        let compose = compose_file();
+        let services = compose["services"].as_mapping().expect("services");
+        let mut names: BTreeSet<&str> = services.keys().filter_map(Value::as_str).collect();
+        assert!(names.remove("injectors"));
+        let expected: BTreeSet<&str> = ServiceKind::ALL.map(ServiceKind::name).into();
+        assert_eq!(names, expected);
+        for kind in ServiceKind::ALL {
+            let service = &compose["services"][kind.name()];
+            let port = kind.default_port();
+            assert_eq!(strings(&service["command"]), [kind.name()]);
+            assert_eq!(
+                strings(&service["ports"]),
+                [format!(
+                    "127.0.0.1:${{{}-{port}}}:{port}",
+                    port_var(kind.name())
+                )],
+                "{kind}"
+            );
+            let env_file = service["env_file"].as_str().expect("env_file");
+            assert!(
+                env_file.ends_with(&format!("reference-stack/compose}}/{}.env", kind.name())),
+                "{kind}: {env_file}"
+            );
+        }
+    }
+
+    /// The committed env files the compose file names wire each service to
+    /// the injectors container, on the contract's ports and env vars.
+    #[test]
+    fn the_compose_env_files_wire_every_client_to_its_injector() {
+        for kind in ServiceKind::ALL {
+            let path = root().join(format!("reference-stack/compose/{}.env", kind.name()));
+            let text = std::fs::read_to_string(&path).expect("committed env file");
+            let env: BTreeMap<&str, &str> =
+                text.lines().filter_map(|l| l.split_once('=')).collect();
+            assert_eq!(
+                env.get("LISTEN_ADDR").copied(),
+                Some(format!("0.0.0.0:{}", kind.default_port()).as_str())
+            );
+            let urls: BTreeMap<&str, String> = env
+                .iter()
+                .filter(|(k, _)| k.ends_with("_URL"))
+                .map(|(k, v)| (*k, v.to_string()))
+                .collect();
+            let expected: BTreeMap<&str, String> = kind
+                .downstreams()
+                .iter()
+                .map(|d| {
+                    let url = format!("http://injectors:{}", d.default_port());
+                    (d.url_env_var(), url)
+                })
+                .collect();
+            assert_eq!(urls, expected, "{}", path.display());
+        }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use reference_stack::ServiceKind;
+use platform_contract::ServiceKind;
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::models::{HostConfig, NetworkCreateRequest, PortBinding};
 use testcontainers::core::{IntoContainerPort, Mount};

@@ -150,7 +150,7 @@ pub struct Running {
     run: String,
     inner: Inner,
     /// Each service's container (id or unique name), for container faults.
-    services: std::collections::BTreeMap<reference_stack::ServiceKind, String>,
+    services: std::collections::BTreeMap<platform_contract::ServiceKind, String>,
     /// Networks a disconnected container is to rejoin.
     parted: std::sync::Mutex<HashMap<String, Vec<String>>>,
 }

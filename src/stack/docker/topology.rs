@@ -9,11 +9,12 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use reference_stack::{Downstream, ServiceConfig, ServiceKind};
+use platform_contract::{Downstream, ServiceKind};
+use reference_stack::ServiceConfig;
 
 use crate::platform::injector_name;
 use crate::scenario::Scenario;
-use crate::stack::{INTERNAL, observe_config, service_config};
+use crate::stack::{observe_config, service_config};
 
 /// Port of the injectors' admin API inside the injectors container.
 pub const ADMIN_PORT: u16 = 9400;
@@ -106,13 +107,13 @@ impl Topology {
         for d in Self::injected() {
             let name = injector_name(d);
             let listen = format!("{name}@0.0.0.0:{}", Self::injector_port(d));
-            match INTERNAL.iter().find(|(hop, _)| *hop == d) {
-                Some((_, kind)) => {
+            match d.fronts() {
+                Some(kind) => {
                     args.push("--front".into());
                     args.push(format!(
                         "{listen}=http://{}:{}",
-                        self.service_host(*kind),
-                        Self::service_port(*kind)
+                        self.service_host(kind),
+                        Self::service_port(kind)
                     ));
                 }
                 None => {

@@ -51,6 +51,65 @@ pub enum Command {
         #[arg(long, value_name = "PCT", default_value = "10%", requires = "baseline")]
         max_regression: String,
     },
+    /// Explore every client of the stack under every fault class, under
+    /// load: one generated scenario per client and fault class, run in
+    /// parallel; writes the matrix (explore.json, junit.xml, index.html)
+    /// with the coverage line. Exit 0 when every client is protected, 1
+    /// otherwise.
+    Explore {
+        /// Stack kind of every cell.
+        #[arg(long, value_enum, default_value = "embedded")]
+        stack: StackArg,
+        /// How the reference stack is set up: `as-designed` (every client
+        /// retries within a breaker) or `as-coded` (the gateway calls its
+        /// downstreams with a plain HTTP client; others retry 4xx too).
+        #[arg(long, default_value = "as-designed", value_name = "PROFILE")]
+        profile: String,
+        /// External stacks: the scenario whose [stack], [sut] and
+        /// [merchant] every cell uses.
+        #[arg(long, value_name = "SCENARIO")]
+        base: Option<PathBuf>,
+        /// Fault classes, comma-separated: outage, errors, partial,
+        /// latency, hang.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "outage,errors,partial,latency,hang"
+        )]
+        faults: Vec<String>,
+        /// Cells run at once (each its own stack, in its own process).
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Where the exploration folder is created.
+        #[arg(long, default_value = "reports", value_name = "DIR")]
+        out: PathBuf,
+        /// Continue the exploration in this folder: run only the cells it
+        /// lacks.
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+        /// Run with the platform's own timings (30 s open timeouts, hours
+        /// in all) instead of a hundredth of them.
+        #[arg(long)]
+        production: bool,
+        /// Seed of every cell.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// No progress line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run a run folder again — same scenario, seed and stack settings —
+    /// and show that the fault decisions (per request identity) and the
+    /// verdict are the same. Exit 0 when they are, 1 when not.
+    Replay {
+        /// The run folder to replay.
+        #[arg(value_name = "RUN_DIR")]
+        run: PathBuf,
+        /// Where the replay's run folder is created (default: next to
+        /// RUN_DIR).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Compare a run with the previous run of its scenario (or a baseline):
     /// exit 1 on a regression beyond the threshold.
     Compare {

@@ -9,10 +9,12 @@
 pub mod cli;
 pub mod clock;
 pub mod control;
+pub mod explore;
 pub mod faults;
 pub mod load;
 pub mod observe;
 pub mod platform;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -142,6 +142,83 @@ fn main() -> ExitCode {
             max_regression,
         } => compare(&run, baseline.as_deref(), &max_regression),
         Command::Report { run } => rerender(&run),
+        Command::Replay { run, out } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("faultline: cannot start the async runtime: {e}");
+                    return ExitCode::from(BAD);
+                }
+            };
+            runtime.block_on(replay(&run, out.as_deref()))
+        }
+        Command::Explore {
+            stack,
+            profile,
+            base,
+            faults,
+            jobs,
+            out,
+            resume,
+            production,
+            seed,
+            quiet,
+        } => {
+            let profile = match faultline::explore::profile::Profile::named(&profile) {
+                Some(p) => p,
+                None => {
+                    eprintln!(
+                        "faultline: unknown --profile `{profile}`; known: as-designed, as-coded"
+                    );
+                    return ExitCode::from(BAD);
+                }
+            };
+            let mut classes = Vec::new();
+            for name in &faults {
+                match faultline::explore::cell::FaultClass::named(name.trim()) {
+                    Some(c) if !classes.contains(&c) => classes.push(c),
+                    Some(_) => {}
+                    None => {
+                        eprintln!(
+                            "faultline: unknown fault class `{name}` in --faults; known: outage, errors, partial, latency, hang"
+                        );
+                        return ExitCode::from(BAD);
+                    }
+                }
+            }
+            if jobs == 0 || jobs > 64 {
+                eprintln!("faultline: --jobs must be between 1 and 64, got {jobs}");
+                return ExitCode::from(BAD);
+            }
+            let faultline = match std::env::current_exe() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("faultline: cannot find its own binary to run the cells: {e}");
+                    return ExitCode::from(BAD);
+                }
+            };
+            let options = faultline::explore::ExploreOptions {
+                faultline,
+                stack: stack.into(),
+                profile,
+                base,
+                faults: classes,
+                jobs,
+                out,
+                resume,
+                time_scale: if production { 1.0 } else { 0.01 },
+                seed,
+                quiet,
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("faultline: cannot start the async runtime: {e}");
+                    return ExitCode::from(BAD);
+                }
+            };
+            runtime.block_on(explore(options))
+        }
         Command::Images { .. }
         | Command::Sweep
         | Command::Inject { .. }
@@ -184,6 +261,99 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// Replays a run folder and says whether decisions and verdict held.
+async fn replay(run: &std::path::Path, out: Option<&std::path::Path>) -> u8 {
+    let cancel = CancellationToken::new();
+    interrupt_on_signals(cancel.clone());
+    match faultline::replay::replay(run, out, cancel).await {
+        Ok(r) => {
+            if let Some(v) = &r.other_version {
+                println!(
+                    "note: the run was made by faultline {v}; this is {}",
+                    env!("CARGO_PKG_VERSION")
+                );
+            }
+            for d in &r.decisions {
+                println!(
+                    "  {:<22} {} decisions by request identity: {}; {} without identity, {} differ",
+                    d.injector,
+                    d.keyed,
+                    if d.differing.is_empty() {
+                        "identical".to_string()
+                    } else {
+                        format!("{} differ", d.differing.len())
+                    },
+                    d.unkeyed.0,
+                    d.unkeyed.1
+                );
+                for line in d.differing.iter().take(5) {
+                    println!("      {line}");
+                }
+            }
+            let (was, is, changed) = &r.verdicts;
+            println!("  verdict: {was} → {is}");
+            for c in changed {
+                println!("      {c}");
+            }
+            println!(
+                "replay {} → {}",
+                if r.same() { "SAME" } else { "DIFFERENT" },
+                r.dir.display()
+            );
+            if FIRST_SIGNAL.load(Ordering::SeqCst) != 0 {
+                interrupted_code()
+            } else if r.same() {
+                PASS
+            } else {
+                FAIL
+            }
+        }
+        Err(e) => {
+            eprintln!("faultline replay: {e}");
+            BAD
+        }
+    }
+}
+
+/// Runs an exploration and prints its coverage.
+async fn explore(options: faultline::explore::ExploreOptions) -> u8 {
+    let cancel = CancellationToken::new();
+    interrupt_on_signals(cancel.clone());
+    let began = std::time::Instant::now();
+    match faultline::explore::explore(&options, cancel).await {
+        Ok(done) => {
+            let e = &done.exploration;
+            for row in &e.clients {
+                let mark = match row.protected {
+                    Some(true) => "PROTECTED",
+                    Some(false) => "NOT PROTECTED",
+                    None => "NOT FULLY EXPLORED",
+                };
+                println!("  {mark:<18} {}", row.name);
+            }
+            println!(
+                "{} · {} cells run, {} implied · {:.0} s → {}",
+                e.coverage.line,
+                e.cells.len(),
+                e.skipped.len(),
+                began.elapsed().as_secs_f64(),
+                done.dir.join("index.html").display()
+            );
+            if FIRST_SIGNAL.load(Ordering::SeqCst) != 0 {
+                interrupted_code()
+            } else if e.coverage.protected == e.coverage.total {
+                PASS
+            } else {
+                FAIL
+            }
+        }
+        Err(e) => {
+            eprintln!("faultline explore: {e}");
+            BAD
+        }
+    }
 }
 
 /// Loads every file; prints every problem found.

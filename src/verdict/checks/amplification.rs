@@ -167,20 +167,31 @@ fn evaluate(ctx: &Context<'_>, name: &str, check: &Amplification) -> CheckResult
         .filter_map(|s| s.phases.get(phase))
         .map(|r| r.requests)
         .sum();
-    if upstream == 0 {
+    let span = (p.from.as_secs_f64(), p.until.as_secs_f64());
+    let (attempts, calls) = ctx.attempts_and_calls(downstream, injector, span, upstream);
+    // Calls counted by their ids need no upstream request to divide by (a
+    // background client's calls are made after its requests were answered).
+    let counted = calls.is_some_and(|(n, how)| n > 0 && how == "distinct ids");
+    if upstream == 0 && !(per == AmplificationPer::Call && counted) {
         return inconclusive(format!(
             "no upstream request reaching {target} was sent in {phase}"
         ));
     }
-    let span = (p.from.as_secs_f64(), p.until.as_secs_f64());
-    let (attempts, calls) = ctx.attempts_and_calls(downstream, injector, span, upstream);
     let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
     let mut evidence = vec![format!(
-        "{attempts} attempts reached {target} in {phase} ({:.1}s–{:.1}s) for {upstream} requests of {} ({:.2} per request)",
+        "{attempts} attempts reached {target} in {phase} ({:.1}s–{:.1}s) for {upstream} requests of {}{}",
         span.0,
         span.1,
-        names.join(", "),
-        attempts as f64 / upstream as f64
+        if names.is_empty() {
+            "no journey on its request path".to_string()
+        } else {
+            names.join(", ")
+        },
+        if upstream > 0 {
+            format!(" ({:.2} per request)", attempts as f64 / upstream as f64)
+        } else {
+            String::new()
+        }
     )];
     if let Some((n, how)) = calls {
         evidence.push(format!(

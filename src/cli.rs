@@ -80,6 +80,14 @@ pub enum Command {
         /// Cells run at once (each its own stack, in its own process).
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Defect switches added to the profile, by service, e.g.
+        /// `payment-gateway=no_breaker@order` (repeatable).
+        #[arg(long = "defect", value_name = "SERVICE=DEFECTS")]
+        defects: Vec<String>,
+        /// Only these clients, comma-separated: `caller->downstream`, or a
+        /// caller's name for all of its clients.
+        #[arg(long, value_delimiter = ',', value_name = "CLIENTS")]
+        clients: Vec<String>,
         /// Where the exploration folder is created.
         #[arg(long, default_value = "reports", value_name = "DIR")]
         out: PathBuf,

@@ -157,6 +157,8 @@ fn main() -> ExitCode {
             profile,
             base,
             faults,
+            defects,
+            clients,
             jobs,
             out,
             resume,
@@ -170,6 +172,17 @@ fn main() -> ExitCode {
                     eprintln!(
                         "faultline: unknown --profile `{profile}`; known: as-designed, as-coded"
                     );
+                    return ExitCode::from(BAD);
+                }
+            };
+            let profile = match defects
+                .iter()
+                .map(|d| faultline::explore::profile::parse_defect(d))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(extra) => profile.with_defects(extra),
+                Err(e) => {
+                    eprintln!("faultline: {e}");
                     return ExitCode::from(BAD);
                 }
             };
@@ -203,6 +216,7 @@ fn main() -> ExitCode {
                 profile,
                 base,
                 faults: classes,
+                clients,
                 jobs,
                 out,
                 resume,

@@ -3,7 +3,24 @@
 
 use std::fmt::Write as _;
 
-use reference_stack::{Downstream, ServiceKind};
+use reference_stack::{Defects, Downstream, ServiceKind};
+
+/// One `--defect SERVICE=DEFECTS` argument, checked as the reference stack
+/// checks its `DEFECTS` setting (known defects, clients the service has).
+pub fn parse_defect(arg: &str) -> Result<(ServiceKind, String), String> {
+    let (service, list) = arg.split_once('=').ok_or_else(|| {
+        format!("--defect {arg}: expected SERVICE=DEFECTS, e.g. payment-gateway=no_breaker@order")
+    })?;
+    let service: ServiceKind = service
+        .trim()
+        .parse()
+        .map_err(|e| format!("--defect {arg}: {e}"))?;
+    let setting = format!("--defect {}", service.name());
+    Defects::parse(&setting, list)
+        .and_then(|d| d.check_for(&setting, service))
+        .map_err(|e| e.to_string())?;
+    Ok((service, list.trim().to_string()))
+}
 
 /// How the reference stack's clients are configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +48,32 @@ impl Profile {
             "as-designed" => Some(Self::AsDesigned),
             "as-coded" => Some(Self::AsCoded),
             _ => None,
+        }
+    }
+
+    /// This profile with `extra` defect switches added, by service (the
+    /// defect test: one client's breaker removed).
+    pub fn with_defects(self, extra: Vec<(ServiceKind, String)>) -> Self {
+        if extra.is_empty() {
+            return self;
+        }
+        let mut defects = self.defects();
+        for (service, list) in &extra {
+            match defects.iter_mut().find(|(s, _)| s == service) {
+                Some((_, have)) => {
+                    have.push(',');
+                    have.push_str(list);
+                }
+                None => defects.push((*service, list.clone())),
+            }
+        }
+        let added: Vec<String> = extra
+            .iter()
+            .map(|(s, list)| format!("{}={list}", s.name()))
+            .collect();
+        Self::Custom {
+            name: format!("{}+{}", self.name(), added.join("+")),
+            defects,
         }
     }
 
@@ -101,6 +144,39 @@ mod tests {
         );
         assert!(toml.contains("merchant-service = \"retry_4xx\""), "{toml}");
         assert_eq!(Profile::AsDesigned.stack_toml(), "");
+    }
+
+    #[test]
+    fn defect_arguments_are_checked() {
+        assert_eq!(
+            parse_defect("payment-gateway=no_breaker@order").unwrap(),
+            (ServiceKind::PaymentGateway, "no_breaker@order".to_string())
+        );
+        let e = parse_defect("payment-gateway").unwrap_err();
+        assert!(e.contains("SERVICE=DEFECTS"), "{e}");
+        let e = parse_defect("nope=no_breaker").unwrap_err();
+        assert!(e.contains("unknown service"), "{e}");
+        let e = parse_defect("payment-gateway=no_brakes").unwrap_err();
+        assert!(e.contains("no_brakes"), "{e}");
+    }
+
+    #[test]
+    fn defects_add_to_the_profile() {
+        let profile = Profile::AsCoded.with_defects(vec![(
+            ServiceKind::PaymentGateway,
+            "no_client_timeout".into(),
+        )]);
+        assert_eq!(profile.name(), "as-coded+payment-gateway=no_client_timeout");
+        let toml = profile.stack_toml();
+        assert!(
+            toml.contains("payment-gateway = \"no_breaker,no_retry,no_client_timeout\""),
+            "{toml}"
+        );
+        assert!(toml.contains("merchant-service = \"retry_4xx\""), "{toml}");
+        assert_eq!(
+            Profile::AsDesigned.with_defects(Vec::new()),
+            Profile::AsDesigned
+        );
     }
 
     #[test]

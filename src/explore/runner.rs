@@ -177,7 +177,14 @@ async fn run_cell(
                 );
             }
             let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
-            return Ran::Interrupted;
+            // A run that had finished its report when the signal came is kept.
+            return match last_report(out) {
+                Some((dir, report)) if !report.interrupted => Ran::Done {
+                    dir,
+                    report: Box::new(report),
+                },
+                _ => Ran::Interrupted,
+            };
         }
     };
     let status = match status {

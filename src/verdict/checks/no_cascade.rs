@@ -29,6 +29,10 @@ const FIELDS: &[Field] = &[
         "latency_factor",
         "p99 may grow to this multiple of baseline; 0 ignores latency (default 2).",
     ),
+    Field::of::<crate::scenario::Dur>(
+        "latency_slack",
+        "p99 may also grow by this much on top of the factor, for baselines of a few milliseconds whose p99 a scheduling hiccup triples (default 0s).",
+    ),
 ];
 
 impl Kind for NoCascadeKind {
@@ -49,12 +53,17 @@ impl Kind for NoCascadeKind {
         let phase = f.phase()?;
         f.baseline()?;
         let (success_tolerance, latency_factor) = f.tolerances();
+        let latency_slack = match f.has("latency_slack") {
+            true => f.duration("latency_slack")?,
+            false => std::time::Duration::ZERO,
+        };
         (!f.failed()).then(|| {
             Box::new(NoCascade {
                 journey,
                 phase,
                 success_tolerance,
                 latency_factor,
+                latency_slack,
             }) as Box<dyn Check>
         })
     }
@@ -67,6 +76,8 @@ pub(super) struct NoCascade {
     phase: String,
     success_tolerance: f64,
     latency_factor: f64,
+    #[serde(with = "super::as_text")]
+    latency_slack: std::time::Duration,
 }
 
 impl Check for NoCascade {
@@ -83,29 +94,29 @@ impl Check for NoCascade {
     }
 
     fn evaluate(&self, ctx: &Context<'_>, name: &str) -> CheckResult {
-        evaluate(
-            ctx,
-            name,
-            &self.journey,
-            &self.phase,
-            self.success_tolerance,
-            self.latency_factor,
-        )
+        evaluate(ctx, name, self)
     }
 }
 
-fn evaluate(
-    ctx: &Context<'_>,
-    name: &str,
-    journey: &str,
-    phase: &str,
-    tolerance: f64,
-    latency_factor: f64,
-) -> CheckResult {
+fn evaluate(ctx: &Context<'_>, name: &str, check: &NoCascade) -> CheckResult {
+    let NoCascade {
+        ref journey,
+        ref phase,
+        success_tolerance: tolerance,
+        latency_factor,
+        latency_slack,
+    } = *check;
+    let (journey, phase) = (journey.as_str(), phase.as_str());
+    let slack_us = latency_slack.as_micros() as f64;
     let expected = if latency_factor > 0.0 {
         format!(
-            "{journey} in {phase}: success ≥ baseline − {} points, p99 ≤ {latency_factor}× baseline",
-            tolerance * 100.0
+            "{journey} in {phase}: success ≥ baseline − {} points, p99 ≤ {latency_factor}× baseline{}",
+            tolerance * 100.0,
+            if slack_us > 0.0 {
+                format!(" + {}", ms(slack_us as u64))
+            } else {
+                String::new()
+            }
         )
     } else {
         format!(
@@ -134,7 +145,8 @@ fn evaluate(
         during.latency.value_at_quantile(0.99),
     );
     let success_held = d_ok >= b_ok - tolerance;
-    let latency_held = latency_factor == 0.0 || d_p99 as f64 <= b_p99 as f64 * latency_factor;
+    let latency_held =
+        latency_factor == 0.0 || d_p99 as f64 <= b_p99 as f64 * latency_factor + slack_us;
     let evidence = vec![
         format!(
             "baseline: {} requests, success {}, p99 {}",
@@ -210,6 +222,25 @@ journey = "dashboard"
         }
         let result = f.judge("no_cascade:dashboard:fault");
         assert_outcome("dashboards slow", &result, Expect::Fail, "p99 50");
+
+        // Slower by a few milliseconds on a baseline of a few: the factor
+        // alone fails it, the slack absorbs it.
+        let slower = |check: &str| {
+            let mut f = Fixture::new(check);
+            f.payments(&Story::default(), 4);
+            for k in 0..20u64 {
+                f.request(1, 10.25 + k as f64 * 0.5, 0.02, true, 0);
+            }
+            f.judge("no_cascade:dashboard:fault")
+        };
+        assert_outcome("a few ms slower", &slower(CHECK), Expect::Fail, "p99 20");
+        let with_slack = format!("{CHECK}latency_slack = \"25ms\"\n");
+        assert_outcome(
+            "a few ms slower, with slack",
+            &slower(&with_slack),
+            Expect::Pass,
+            "p99 20",
+        );
 
         let result = Fixture::new(CHECK).judge("no_cascade:dashboard:fault");
         assert_outcome("no traffic", &result, Expect::Inconclusive, "baseline");

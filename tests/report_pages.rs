@@ -1,7 +1,8 @@
 //! The reports people read: the page renders in headless Chromium with every
 //! chart drawn, the .hlog files read back with an independent HdrHistogram
-//! reader, compare flags a regression, a suite gets an index page, and a run
-//! folder can be redrawn.
+//! reader, compare flags a regression, a suite gets an index page, a run
+//! folder can be redrawn, and an exploration's matrix page renders with
+//! every cell and working links.
 //!
 //! The first two need tools outside Rust: headless Chromium (Debian package
 //! `chromium`) and the Python package `hdrhistogram`. The test command
@@ -27,7 +28,8 @@ fn main() {
     let mut banners = Vec::new();
     if let Err(why) = &chromium {
         banners.push(format!(
-            "SKIPPED: the_page_renders_in_headless_chromium_with_every_chart_drawn needs headless Chromium \
+            "SKIPPED: the_page_renders_in_headless_chromium_with_every_chart_drawn and \
+             the_exploration_matrix_renders_in_headless_chromium_with_every_cell_and_working_links need headless Chromium \
              (Debian package `chromium`): {why}. Install it (apt-get install chromium) or run ./.ci/test as root or with sudo."
         ));
     }
@@ -44,11 +46,22 @@ fn main() {
     };
     banner();
     let page = chromium.clone().unwrap_or_default();
+    let matrix = page.clone();
     let trials = vec![
         Trial::test(
             "the_page_renders_in_headless_chromium_with_every_chart_drawn",
             move || {
                 the_page_renders_in_headless_chromium_with_every_chart_drawn(&page);
+                Ok(())
+            },
+        )
+        .with_ignored_flag(chromium.is_err()),
+        Trial::test(
+            "the_exploration_matrix_renders_in_headless_chromium_with_every_cell_and_working_links",
+            move || {
+                the_exploration_matrix_renders_in_headless_chromium_with_every_cell_and_working_links(
+                    &matrix,
+                );
                 Ok(())
             },
         )
@@ -329,6 +342,71 @@ fn the_page_renders_in_headless_chromium_with_every_chart_drawn(chromium: &str) 
     };
     assert!(near([31, 119, 180]), "no p50 line in the screenshot");
     assert!(near([46, 160, 67]), "no breaker band in the screenshot");
+}
+
+/// A small exploration (one client; errors, latency, and hang implied by
+/// latency) rendered by Chromium: the DOM it builds has a cell for every
+/// client × fault class, each run cell links to a run folder whose page
+/// exists, and the coverage line is there.
+fn the_exploration_matrix_renders_in_headless_chromium_with_every_cell_and_working_links(
+    chromium: &str,
+) {
+    let out = folder("explore-page");
+    let output = faultline(&[
+        "explore",
+        "--quiet",
+        "--clients",
+        "payment-gateway->risk-service",
+        "--faults",
+        "errors,latency,hang",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dir = std::fs::read_dir(&out)
+        .expect("exploration folder")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("index.html").is_file())
+        .expect("an exploration with index.html");
+    let dom = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", dir.join("index.html").display()))
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("<table"), "Chromium built no table: {dom}");
+    assert!(
+        dom.contains("clients protected: "),
+        "no coverage line: {dom}"
+    );
+    let client = "payment-gateway→risk-service";
+    for class in ["errors", "latency", "hang"] {
+        let cell = format!("data-cell=\"{client}:{class}\"");
+        assert!(dom.contains(&cell), "no cell {cell} in the page");
+    }
+    assert!(
+        dom.contains("implied"),
+        "the hang cell is marked as implied by latency"
+    );
+    let links: Vec<&str> = dom
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(links.len(), 2, "one link per cell run: {links:?}");
+    for link in links {
+        assert!(
+            dir.join(link).is_file(),
+            "the link {link} does not resolve in {}",
+            dir.display()
+        );
+    }
 }
 
 fn hlog_files_read_back_with_an_independent_reader_match_report_json() {

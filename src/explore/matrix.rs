@@ -41,10 +41,11 @@ pub struct CellResult {
     /// Its run folder, relative to the exploration's.
     #[serde(default)]
     pub run_dir: Option<String>,
-    /// From the fault's start to the breaker's opening, seconds.
+    /// From the fault's start to the breaker's opening, seconds as measured
+    /// (on the scaled clock: ÷ `time_scale` for platform seconds).
     #[serde(default)]
     pub time_to_open_s: Option<f64>,
-    /// Slowest recovery after the fault cleared, seconds.
+    /// Slowest recovery after the fault cleared, seconds as measured.
     #[serde(default)]
     pub recovery_s: Option<f64>,
     /// Attempts per call at the downstream during the fault.
@@ -253,12 +254,13 @@ impl Exploration {
         let mut body = String::new();
         let _ = write!(
             body,
-            "<h1>faultline explore · {} · {} stack</h1><p class=\"coverage\">{}</p><p>{} cells run, {} implied by others · time scale {} · {:.0} s{}</p>",
+            "<h1>faultline explore · {} · {} stack</h1><p class=\"coverage\">{}</p><p>{} cells run, {} implied by others · time scale {} (times to open and recover shown at the platform's timings: measured ÷ {}) · {:.0} s{}</p>",
             esc(&self.profile),
             esc(&self.stack),
             esc(&self.coverage.line),
             self.cells.len(),
             self.skipped.len(),
+            self.time_scale,
             self.time_scale,
             self.wall_s,
             if self.interrupted {
@@ -348,11 +350,13 @@ impl Exploration {
             return "<td></td>".into();
         };
         let mut figures = Vec::new();
+        // Durations at the platform's timings, comparable with its 30 s.
+        let platform = |t: f64| t / self.time_scale;
         if let Some(t) = cell.time_to_open_s {
-            figures.push(format!("opens {t:.2}s"));
+            figures.push(format!("opens {:.1}s", platform(t)));
         }
         if let Some(r) = cell.recovery_s {
-            figures.push(format!("recovers {r:.2}s"));
+            figures.push(format!("recovers {:.1}s", platform(r)));
         }
         if let Some(a) = cell.amplification {
             figures.push(format!("{a:.1} att/call"));

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod clock;
 pub mod control;
+pub mod distribute;
 pub mod explore;
 pub mod faults;
 pub mod load;

@@ -106,6 +106,12 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Generate load for a coordinator (`faultline run --workers N`): the
+    /// worker reads who it is from its environment (FAULTLINE_COORDINATOR,
+    /// FAULTLINE_WORKERS and FAULTLINE_WORKER_INDEX, JOB_COMPLETION_INDEX
+    /// or FAULTLINE_WORKER_SLOT) and is given everything else by the
+    /// coordinator. Engines start it; people rarely do.
+    Worker,
     /// Run a run folder again — same scenario, seed and stack settings —
     /// and show that the fault decisions (per request identity) and the
     /// verdict are the same. Exit 0 when they are, 1 when not.

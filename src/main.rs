@@ -142,6 +142,7 @@ fn main() -> ExitCode {
             max_regression,
         } => compare(&run, baseline.as_deref(), &max_regression),
         Command::Report { run } => rerender(&run),
+        Command::Worker => worker(),
         Command::Replay { run, out } => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
@@ -326,6 +327,32 @@ async fn replay(run: &std::path::Path, out: Option<&std::path::Path>) -> u8 {
         }
         Err(e) => {
             eprintln!("faultline replay: {e}");
+            BAD
+        }
+    }
+}
+
+/// `faultline worker`: serves the coordinator its environment names.
+fn worker() -> u8 {
+    use faultline::distribute::{contract::WorkerIdentity, worker};
+    let identity = match WorkerIdentity::from_env(|name| std::env::var(name).ok()) {
+        Ok(identity) => identity,
+        Err(e) => {
+            eprintln!("faultline worker: {e}");
+            return BAD;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("faultline worker: cannot start the async runtime: {e}");
+            return BAD;
+        }
+    };
+    match runtime.block_on(worker::serve(&identity)) {
+        Ok(()) => PASS,
+        Err(e) => {
+            eprintln!("faultline worker {}: {e}", identity.index);
             BAD
         }
     }

@@ -14,5 +14,8 @@
 //! - [`skew`]: clock offsets and the bound on them.
 
 pub mod contract;
+pub mod coordinator;
+pub mod messages;
 pub mod skew;
 pub mod wire;
+pub mod worker;

@@ -2,11 +2,13 @@
 //! dial the coordinator, reports the ones it lost, and stops them all.
 //!
 //! - [`swarm`]: a Docker Swarm service of N replicas (task slot = index + 1);
+//! - [`kubernetes`]: an Indexed Job of N completions, applied with `kubectl`.
 //!
 //! Every engine starts workers that are never restarted (a restarted
 //! worker would run its slice twice), so a lost worker is reported, not
 //! hidden.
 
+pub mod kubernetes;
 pub mod swarm;
 
 use crate::stack::docker::DockerError;

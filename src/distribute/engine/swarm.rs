@@ -71,8 +71,6 @@ pub struct Replica {
     pub exit_code: Option<i64>,
     /// The swarm's error or message about it.
     pub message: String,
-    /// Its container, once it has one.
-    pub container: Option<String>,
 }
 
 impl Replica {
@@ -311,7 +309,6 @@ fn service_spec(spec: &WorkerSpec, name: &str, image: &str) -> ServiceSpec {
 fn replica(task: Task) -> Option<Replica> {
     let slot = usize::try_from(task.slot?).ok()?;
     let status = task.status.unwrap_or_default();
-    let container = status.container_status.unwrap_or_default();
     let message = match (status.err, status.message) {
         (Some(err), _) if !err.is_empty() => err,
         (_, Some(message)) => message,
@@ -322,9 +319,8 @@ fn replica(task: Task) -> Option<Replica> {
         state: status
             .state
             .map_or_else(|| "unknown".to_string(), |s: TaskState| s.to_string()),
-        exit_code: container.exit_code,
+        exit_code: status.container_status.and_then(|c| c.exit_code),
         message,
-        container: container.container_id.filter(|c| !c.is_empty()),
     })
 }
 
@@ -379,7 +375,6 @@ mod tests {
             state: state.into(),
             exit_code,
             message: message.into(),
-            container: None,
         }
     }
 

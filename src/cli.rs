@@ -167,6 +167,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ImagesAction,
     },
+    /// Kubernetes workers for `faultline run --engine kubernetes`.
+    K8s {
+        /// What to do.
+        #[command(subcommand)]
+        action: K8sAction,
+    },
     /// Remove the Docker containers and networks that killed faultline runs
     /// of this host and PID namespace left behind (every Docker run does
     /// this first); runs of other hosts or CI jobs are left alone.
@@ -209,6 +215,44 @@ pub enum ImagesAction {
     /// Build the static binaries and the FROM scratch images (only what
     /// changed) and print each image with its size.
     Build,
+}
+
+/// `faultline k8s ...`.
+#[derive(Debug, Subcommand)]
+pub enum K8sAction {
+    /// Write the manifests of a scenario's workers: an Indexed Job (one
+    /// pod per worker, never restarted), a Service for the coordinator and
+    /// its EndpointSlice. Apply them with `kubectl apply -f DIR`.
+    Render {
+        /// The scenario the workers will run (checked as `faultline run`
+        /// checks it).
+        #[arg(value_name = "SCENARIO")]
+        scenario: PathBuf,
+        /// How many workers.
+        #[arg(long)]
+        workers: usize,
+        /// The faultline image, in a registry the cluster pulls from
+        /// (default: faultline/faultline:latest, never pulled: loaded into
+        /// the cluster by hand).
+        #[arg(long)]
+        image: Option<String>,
+        /// The namespace of every object.
+        #[arg(long, default_value = "default", value_name = "NS")]
+        namespace: String,
+        /// Where the pods reach the coordinator, HOST:PORT (an IP address
+        /// or a DNS name; not loopback).
+        #[arg(long, value_name = "HOST:PORT")]
+        advertise: String,
+        /// Where the manifests are written.
+        #[arg(long, default_value = "k8s", value_name = "DIR")]
+        out: PathBuf,
+        /// CPU of each worker, requested and limit.
+        #[arg(long, default_value = "1")]
+        cpu: String,
+        /// Memory of each worker, requested and limit.
+        #[arg(long, default_value = "1Gi")]
+        memory: String,
+    },
 }
 
 /// `--stack` values.

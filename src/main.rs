@@ -143,6 +143,7 @@ fn main() -> ExitCode {
         } => compare(&run, baseline.as_deref(), &max_regression),
         Command::Report { run } => rerender(&run),
         Command::Worker => worker(),
+        Command::K8s { action } => k8s(action),
         Command::Replay { run, out } => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
@@ -353,6 +354,53 @@ fn worker() -> u8 {
         Ok(()) => PASS,
         Err(e) => {
             eprintln!("faultline worker {}: {e}", identity.index);
+            BAD
+        }
+    }
+}
+
+/// `faultline k8s render`: a scenario's workers as Kubernetes manifests.
+fn k8s(action: faultline::cli::K8sAction) -> u8 {
+    use faultline::distribute::engine::{WorkerSpec, kubernetes};
+    let faultline::cli::K8sAction::Render {
+        scenario,
+        workers,
+        image,
+        namespace,
+        advertise,
+        out,
+        cpu,
+        memory,
+    } = action;
+    let Some(plans) = load_all(std::slice::from_ref(&scenario), None) else {
+        return BAD;
+    };
+    let scenario = &plans[0].scenario;
+    let spec = WorkerSpec {
+        count: workers,
+        coordinator: advertise,
+        run_id: kubernetes::run_id(&scenario.name),
+        image,
+    };
+    let options = kubernetes::KubeOptions {
+        namespace,
+        cpu,
+        memory,
+        deadline: Some(scenario.duration + kubernetes::DEADLINE_MARGIN),
+        ..Default::default()
+    };
+    let written = kubernetes::Manifests::render(&spec, &options)
+        .and_then(|manifests| kubernetes::write(&manifests, &out));
+    match written {
+        Ok(paths) => {
+            for path in paths {
+                println!("{}", path.display());
+            }
+            println!("apply with: kubectl apply -f {}", out.display());
+            PASS
+        }
+        Err(e) => {
+            eprintln!("faultline k8s render: {e}");
             BAD
         }
     }

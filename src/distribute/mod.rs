@@ -11,10 +11,12 @@
 //!
 //! - [`contract`]: how a worker learns who it is (the same for every engine);
 //! - [`wire`]: the framed messages between them;
-//! - [`skew`]: clock offsets and the bound on them.
+//! - [`skew`]: clock offsets and the bound on them;
+//! - [`engine`]: where workers run beyond this machine (Swarm, Kubernetes).
 
 pub mod contract;
 pub mod coordinator;
+pub mod engine;
 pub mod messages;
 pub mod skew;
 pub mod wire;

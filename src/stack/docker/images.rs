@@ -1,10 +1,14 @@
-//! The two images, built here from this workspace — nothing is pulled, no
-//! registry is asked: the `reference-stack` and `fault-injector` binaries
-//! linked statically and stripped (glibc with `+crt-static`, whose built-in
-//! DNS and hosts lookups work in an empty image) and copied `FROM scratch`.
-//! Images are tagged with the first 12 hex digits of the SHA-256 of binary
-//! and Dockerfile, so an unchanged build reuses its image and a changed one
-//! gets a new tag.
+//! The images, built here from this workspace — nothing is pulled, no
+//! registry is asked: the `reference-stack`, `fault-injector` and
+//! `faultline` binaries linked statically and stripped (glibc with
+//! `+crt-static`, whose built-in DNS and hosts lookups work in an empty
+//! image) and copied `FROM scratch`. Images are tagged with the first 12 hex
+//! digits of the SHA-256 of binary and Dockerfile, so an unchanged build
+//! reuses its image and a changed one gets a new tag.
+//!
+//! A Docker stack needs the first two ([`ensure`]); the Swarm workers need
+//! the third ([`ensure_faultline`]), built only when asked for: the harness
+//! is the largest of the three binaries.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,9 +21,40 @@ use super::DockerError;
 pub const REFERENCE_STACK: &str = "faultline/reference-stack";
 /// Image name of the standalone fault injector.
 pub const FAULT_INJECTOR: &str = "faultline/fault-injector";
+/// Image name of faultline itself: the workers of a distributed run
+/// (`faultline worker`).
+pub const FAULTLINE: &str = "faultline/faultline";
 /// The only target this machine's toolchain has; static glibc needs it
 /// named so `RUSTFLAGS` skip build scripts and proc macros.
 const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// How one image is made: which package's binary goes into it.
+struct Recipe {
+    /// Image name, without tag.
+    name: &'static str,
+    /// The cargo package holding the binary.
+    package: &'static str,
+    /// The binary, also its path in the image (`/<binary>`).
+    binary: &'static str,
+}
+
+static REFERENCE_STACK_RECIPE: Recipe = Recipe {
+    name: REFERENCE_STACK,
+    package: "reference-stack",
+    binary: "reference-stack",
+};
+
+static FAULT_INJECTOR_RECIPE: Recipe = Recipe {
+    name: FAULT_INJECTOR,
+    package: "fault-injectors",
+    binary: "fault-injector",
+};
+
+static FAULTLINE_RECIPE: Recipe = Recipe {
+    name: FAULTLINE,
+    package: "faultline",
+    binary: "faultline",
+};
 
 /// The images a Docker stack runs, as `name:tag`.
 #[derive(Clone, Debug)]
@@ -41,20 +76,41 @@ pub struct Built {
     pub size: u64,
 }
 
-/// Builds the binaries (a no-op when unchanged) and any missing image.
+/// Builds the stack's binaries (a no-op when unchanged) and any missing
+/// stack image.
 pub async fn ensure() -> Result<Images, DockerError> {
-    let built = build_all().await?;
+    let [reference_stack, fault_injector] =
+        build([&REFERENCE_STACK_RECIPE, &FAULT_INJECTOR_RECIPE]).await?;
     Ok(Images {
-        reference_stack: built[0].image.clone(),
-        fault_injector: built[1].image.clone(),
+        reference_stack: reference_stack.image,
+        fault_injector: fault_injector.image,
     })
 }
 
-/// [`ensure`], reporting each image (for `faultline images build`).
-pub async fn build_all() -> Result<[Built; 2], DockerError> {
-    tokio::task::spawn_blocking(build_blocking)
+/// Builds the faultline binary (a no-op when unchanged) and its image if
+/// missing: what the Swarm workers run.
+pub async fn ensure_faultline() -> Result<Built, DockerError> {
+    let [faultline] = build([&FAULTLINE_RECIPE]).await?;
+    Ok(faultline)
+}
+
+/// Every image, reporting each (for `faultline images build`).
+pub async fn build_all() -> Result<[Built; 3], DockerError> {
+    build([
+        &REFERENCE_STACK_RECIPE,
+        &FAULT_INJECTOR_RECIPE,
+        &FAULTLINE_RECIPE,
+    ])
+    .await
+}
+
+/// The images of `recipes`, in their order, from one cargo invocation.
+async fn build<const N: usize>(recipes: [&'static Recipe; N]) -> Result<[Built; N], DockerError> {
+    let built = tokio::task::spawn_blocking(move || build_blocking(&recipes))
         .await
-        .map_err(|e| DockerError::Build(e.to_string()))?
+        .map_err(|e| DockerError::Build(e.to_string()))??;
+    <[Built; N]>::try_from(built)
+        .map_err(|_| DockerError::Build("an image is missing from the build".into()))
 }
 
 /// The workspace images are built from: `FAULTLINE_SOURCE`, else the one
@@ -65,7 +121,7 @@ pub fn workspace() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
-fn build_blocking() -> Result<[Built; 2], DockerError> {
+fn build_blocking(recipes: &[&Recipe]) -> Result<Vec<Built>, DockerError> {
     let root = workspace();
     if !root.join("reference-stack/Cargo.toml").is_file() {
         return Err(DockerError::Build(format!(
@@ -76,16 +132,20 @@ fn build_blocking() -> Result<[Built; 2], DockerError> {
     let target_dir = root.join("target/images");
     tracing::info!("building static binaries for the images (cargo; minutes the first time)");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--quiet",
-            "--target",
-            TARGET,
-        ])
-        .args(["-p", "reference-stack", "-p", "fault-injectors", "--bins"])
+    let mut command = Command::new(cargo);
+    command.args([
+        "build",
+        "--release",
+        "--locked",
+        "--quiet",
+        "--target",
+        TARGET,
+    ]);
+    for recipe in recipes {
+        command.args(["-p", recipe.package]);
+    }
+    let output = command
+        .arg("--bins")
         // Stripped: symbols would triple the image for nothing a container needs.
         .env(
             "RUSTFLAGS",
@@ -103,20 +163,10 @@ fn build_blocking() -> Result<[Built; 2], DockerError> {
         )));
     }
     let bin = target_dir.join(TARGET).join("release");
-    Ok([
-        image(
-            REFERENCE_STACK,
-            &bin.join("reference-stack"),
-            "reference-stack",
-            &target_dir,
-        )?,
-        image(
-            FAULT_INJECTOR,
-            &bin.join("fault-injector"),
-            "fault-injector",
-            &target_dir,
-        )?,
-    ])
+    recipes
+        .iter()
+        .map(|r| image(r.name, &bin.join(r.binary), r.binary, &target_dir))
+        .collect()
 }
 
 /// The image of `binary`, built unless one of the same hash exists.

@@ -15,6 +15,7 @@ mod actions;
 mod compose;
 mod containers;
 pub mod images;
+pub mod swarm;
 pub mod sweep;
 pub mod topology;
 

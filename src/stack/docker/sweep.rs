@@ -135,7 +135,7 @@ fn label_filter(label: String) -> Option<HashMap<String, Vec<String>>> {
 /// One resource the sweep removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Swept {
-    /// `container` or `network`.
+    /// `container`, `network`, `service` or `swarm`.
     pub kind: &'static str,
     /// Its name (a container's first name, else its id).
     pub name: String,
@@ -166,13 +166,16 @@ pub struct SweepReport {
     pub foreign: usize,
 }
 
-/// Removes every faultline container and network that provably belongs to
-/// a dead run of this host and PID namespace; reports what it removed and
+/// Removes every faultline Swarm service, container and network that
+/// provably belongs to a dead run of this host and PID namespace (and
+/// leaves a swarm such a run initiated, once nothing runs on it); reports what it removed and
 /// how many it left as foreign. Errors are logged, never fatal: a sweep
 /// must not stop a run.
 pub async fn sweep(docker: &Docker) -> SweepReport {
     let me = HostIdentity::current();
     let mut report = SweepReport::default();
+    // Services first: removing one removes its containers.
+    super::swarm::sweep(docker, &me, &mut report).await;
     let containers = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
@@ -221,7 +224,8 @@ pub async fn sweep(docker: &Docker) -> SweepReport {
     report
 }
 
-fn swept(kind: &'static str, name: String, labels: &HashMap<String, String>) -> Swept {
+/// What the sweep says of a resource of `kind` with `labels` it removed.
+pub(super) fn swept(kind: &'static str, name: String, labels: &HashMap<String, String>) -> Swept {
     let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
     Swept {
         kind,

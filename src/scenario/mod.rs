@@ -4,7 +4,7 @@
 //! [`Scenario::parse`] parses a file ([`file`]), checks every reference and
 //! range ([`validate`]) of every part but the checks, and returns the
 //! resolved scenario with its `[[checks]]` tables as written; the verdict
-//! plans those (`crate::verdict::Plan::load`), so every problem of a file is
+//! plans those (`Plan::load` in the verdict module, which depends on this one), so every problem of a file is
 //! reported together, each at `file:line:col`.
 
 mod duration;

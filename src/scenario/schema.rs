@@ -17,7 +17,7 @@ use super::file::ScenarioFile;
 use crate::platform::injector_names;
 
 /// The JSON schema of a scenario file but for its checks, whose tables are
-/// described by the check kinds (`crate::verdict::Plan::json_schema` fills
+/// described by the check kinds (the verdict module's `Plan::json_schema` fills
 /// them in), and the generator the kinds' field schemas are made with.
 pub fn base_schema() -> (Schema, SchemaGenerator) {
     let mut generator = SchemaGenerator::default();

@@ -92,6 +92,8 @@ pub(crate) struct Core {
     pub(crate) backend: Backend,
     pub(crate) gate: front::Gate,
     log: Option<DecisionLog>,
+    /// False when built [`InjectorBuilder::without_observation`].
+    pub(crate) observing: bool,
 }
 
 impl Core {
@@ -139,6 +141,7 @@ pub struct InjectorBuilder {
     decision_log: Option<PathBuf>,
     rotate_every: u64,
     faults: Vec<Fault>,
+    observing: bool,
 }
 
 impl InjectorBuilder {
@@ -179,6 +182,14 @@ impl InjectorBuilder {
     /// Observation settings.
     pub fn observe(mut self, observe: ObserveConfig) -> Self {
         self.observe = observe;
+        self
+    }
+
+    /// Counts nothing: no buckets, counters, ids or arrival records (the
+    /// admin API then reports zeros). For a fault proxy nobody reads, and for
+    /// measuring what observation costs; a faultline run always observes.
+    pub fn without_observation(mut self) -> Self {
+        self.observing = false;
         self
     }
 
@@ -256,6 +267,7 @@ impl InjectorBuilder {
             backend: Backend::new(mode, self.rotate_every),
             gate,
             log,
+            observing: self.observing,
         });
         core.sync_gate();
         let task = tokio::spawn(front::serve(Arc::clone(&core), shutdown.clone()));
@@ -335,6 +347,7 @@ impl Injector {
             decision_log: None,
             rotate_every: 10_000,
             faults: Vec::new(),
+            observing: true,
         }
     }
 

@@ -15,9 +15,9 @@ use serde_json::json;
 use super::body::FaultBody;
 use super::conn::ResetSwitch;
 use crate::backend::{Forward, Resolved};
-use crate::decide::{Action, Outcome};
+use crate::decide::{Action, Decision, Outcome};
 use crate::injector::Core;
-use crate::observe::{Arrival, extract_ids, id_hash, route_key};
+use crate::observe::{Arrival, Pending, extract_ids, id_hash, route_key};
 use crate::program::{FaultControl, deadline_or_far};
 
 /// Largest request body read; bigger ones get 413.
@@ -68,33 +68,11 @@ pub(crate) async fn handle(
     };
 
     let decision = core.decide(&parts.method, path);
-    let action = decision.action;
-    let ids = match is_mutating(&parts.method) {
-        true => extract_ids(core.observer.id_fields(), &body),
-        false => Vec::new(),
-    };
-    // The first configured id field present names the call.
-    let id = ids
-        .iter()
-        .min_by_key(|(field, _)| *field)
-        .map_or(0, |(_, value)| id_hash(value));
     // Logged when this request is done with, or abandoned by its client.
     let mut pending = core
-        .observer
-        .arrivals()
-        .begin(decision.seq, arrived, id, action.outcome());
-    core.observer.record(Arrival {
-        route: &route,
-        outcome: action.outcome(),
-        delayed: !decision.delay.is_zero(),
-        reaches_downstream: action.reaches_downstream(),
-        ids,
-        idempotency_key: parts
-            .headers
-            .get(core.observer.idempotency_header())
-            .and_then(|v| v.to_str().ok()),
-    });
-
+        .observing
+        .then(|| observe(&core, &parts, &body, &route, &decision, arrived));
+    let action = decision.action;
     let response = async {
         if !decision.delay.is_zero() {
             super::timer::sleep(decision.delay).await;
@@ -127,7 +105,9 @@ pub(crate) async fn handle(
             .await;
         if answer.upstream_failed {
             core.observer.record_upstream_error();
-            pending.outcome(Outcome::UpstreamError);
+            if let Some(pending) = pending.as_mut() {
+                pending.outcome(Outcome::UpstreamError);
+            }
         }
         let body = match action {
             Action::EmptyBody => FaultBody::empty(),
@@ -145,8 +125,47 @@ pub(crate) async fn handle(
         Ok(response)
     }
     .await;
-    pending.answered();
+    if let Some(pending) = pending {
+        pending.answered();
+    }
     response
+}
+
+/// Counts the arrival and starts its record.
+fn observe<'a>(
+    core: &'a Core,
+    parts: &Parts,
+    body: &Bytes,
+    route: &str,
+    decision: &Decision,
+    arrived: Instant,
+) -> Pending<'a> {
+    let action = &decision.action;
+    let ids = match is_mutating(&parts.method) {
+        true => extract_ids(core.observer.id_fields(), body),
+        false => Vec::new(),
+    };
+    // The first configured id field present names the call.
+    let id = ids
+        .iter()
+        .min_by_key(|(field, _)| *field)
+        .map_or(0, |(_, value)| id_hash(value));
+    let pending = core
+        .observer
+        .arrivals()
+        .begin(decision.seq, arrived, id, action.outcome());
+    core.observer.record(Arrival {
+        route,
+        outcome: action.outcome(),
+        delayed: !decision.delay.is_zero(),
+        reaches_downstream: action.reaches_downstream(),
+        ids,
+        idempotency_key: parts
+            .headers
+            .get(core.observer.idempotency_header())
+            .and_then(|v| v.to_str().ok()),
+    });
+    pending
 }
 
 /// Waits while the hang fault `id` is in force; returns when it is cleared,

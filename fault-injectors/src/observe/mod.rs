@@ -18,7 +18,7 @@ pub use duplicates::IdCounters;
 
 use crate::clock::Clock;
 use crate::decide::Outcome;
-pub(crate) use arrivals::ArrivalLog;
+pub(crate) use arrivals::{ArrivalLog, Pending};
 use buckets::{Buckets, Marks};
 use duplicates::IdTracker;
 pub(crate) use duplicates::extract_ids;

@@ -73,8 +73,7 @@ fn serve_target() {
                 let service = service_fn(move |_request| {
                     let body = body.clone();
                     async move {
-                        let mut response =
-                            hyper::Response::new(http_body_util::Full::new(body));
+                        let mut response = hyper::Response::new(http_body_util::Full::new(body));
                         response.headers_mut().insert(
                             http::header::CONTENT_TYPE,
                             http::HeaderValue::from_static("application/json"),
@@ -191,6 +190,9 @@ struct Run {
     lateness: Histogram<u64>,
     cpu_s: f64,
     secs: f64,
+    connections: u64,
+    /// Lateness p99 of each window, µs (from the recorder).
+    windows: Vec<u64>,
 }
 
 impl Run {
@@ -252,7 +254,7 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> Run {
     };
     let load_start = Instant::now() + Duration::from_millis(500);
     let (cpu_before, _) = cpu_seconds();
-    drive(
+    let stats = drive(
         vec![lane],
         &settings,
         Arc::new(Caller::new(merchant(), "BENCH")),
@@ -279,6 +281,8 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> Run {
         lateness,
         cpu_s: cpu_after - cpu_before,
         secs: secs as f64,
+        connections: stats.connections,
+        windows: s.windows.iter().map(|w| w.lateness_p99_us).collect(),
     }
 }
 
@@ -286,17 +290,27 @@ async fn open(url: &str, rate: f64, secs: u64, label: &str) -> Run {
     let run = harness(url, Model::Open, rate, secs).await;
     let scheduled = rate * secs as f64;
     println!(
-        "  {label:<6} {rate:>7.0} req/s  sent {:>6} of {scheduled:>6.0}  dropped {:>5}  lateness p50 {:>7.3} ms  p99 {:>8.3} ms  max {:>8.3} ms  {}",
+        "  {label:<6} {rate:>7.0} req/s  sent {:>6} of {scheduled:>6.0}  dropped {:>5}  lateness p50 {:>7.3} ms  p99 {:>8.3} ms  max {:>8.3} ms  {:>4} connections  {}",
         run.requests,
         run.dropped,
         run.p(0.5),
         run.p(0.99),
         run.lateness.max() as f64 / 1000.0,
+        run.connections,
         if run.keeps(scheduled) {
             "keeps schedule"
         } else {
             "BEHIND"
         }
+    );
+    let windows: Vec<String> = run
+        .windows
+        .iter()
+        .map(|us| format!("{:.1}", *us as f64 / 1000.0))
+        .collect();
+    println!(
+        "         lateness p99 per 1 s window, ms: {}",
+        windows.join(" ")
     );
     run
 }
@@ -392,8 +406,9 @@ async fn bench(addr: SocketAddr) {
     println!(
         "  maximum schedule-keeping rate  {keeping:.0} req/s = {:.2}x closed-loop capacity{}",
         keeping / capacity,
-        anchor
-            .as_ref()
-            .map_or(String::new(), |w| format!(" = {:.2}x wrk", keeping / w.rate))
+        anchor.as_ref().map_or(String::new(), |w| format!(
+            " = {:.2}x wrk",
+            keeping / w.rate
+        ))
     );
 }

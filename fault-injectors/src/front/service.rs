@@ -1,7 +1,6 @@
 //! One request through an injector: resolve the route, decide the fault,
 //! count the arrival, then delay, fail, hold or serve as decided.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use super::conn::ResetSwitch;
 use crate::backend::{Forward, Resolved};
 use crate::decide::{Action, Decision, Outcome};
 use crate::injector::Core;
-use crate::observe::{Arrival, Pending, extract_ids, id_hash, route_key};
+use crate::observe::{Arrival, Pending, RouteRef, extract_ids, id_hash};
 use crate::program::{FaultControl, deadline_or_far};
 
 /// Largest request body read; bigger ones get 413.
@@ -60,18 +59,18 @@ pub(crate) async fn handle(
         false => None,
     };
     let resolved = core.backend.resolve(wiremock_request.as_ref());
-    let route: Cow<'_, str> = match &resolved {
+    let route = match &resolved {
         Resolved::StandIn(Some(r)) => r
             .name()
-            .map_or_else(|| Cow::Owned(route_key(&parts.method, path)), Cow::Borrowed),
-        _ => Cow::Owned(route_key(&parts.method, path)),
+            .map_or(RouteRef::Request(&parts.method, path), RouteRef::Named),
+        _ => RouteRef::Request(&parts.method, path),
     };
 
-    let decision = core.decide(&parts.method, path);
+    let decision = core.decide(&parts.method, &parts.uri);
     // Logged when this request is done with, or abandoned by its client.
     let mut pending = core
         .observing
-        .then(|| observe(&core, &parts, &body, &route, &decision, arrived));
+        .then(|| observe(&core, &parts, &body, route, &decision, arrived));
     let action = decision.action;
     let response = async {
         if !decision.delay.is_zero() {
@@ -136,7 +135,7 @@ fn observe<'a>(
     core: &'a Core,
     parts: &Parts,
     body: &Bytes,
-    route: &str,
+    route: RouteRef<'_>,
     decision: &Decision,
     arrived: Instant,
 ) -> Pending<'a> {

@@ -49,8 +49,11 @@ const MAX_WORKERS: usize = 2000;
 /// them longer.
 const FIRST_CONNECTIONS: usize = 32;
 
-/// Answers between two tunings of an open-model lane's connections.
-const TUNE_SAMPLES: u64 = 64;
+/// How often an open-model lane's connections may grow.
+const TUNE_EVERY: Duration = Duration::from_millis(100);
+
+/// Connections an open-model lane may add per [`TUNE_EVERY`].
+const GROWTH: usize = 64;
 
 /// How often settled recorder windows are summarised.
 const HOUSEKEEPING: Duration = Duration::from_millis(250);
@@ -117,8 +120,8 @@ struct Worker {
     /// The longest wait between an arrival's time and its start (before
     /// any wait for a connection) since the last tuning, µs.
     longest_lag_us: AtomicU64,
-    /// Answers since the start.
-    samples: AtomicU64,
+    /// When the connections were last tuned, µs from the load start.
+    tuned_at_us: AtomicU64,
     caller: Arc<Caller>,
     recorder: Arc<Recorder>,
     load_start: Instant,
@@ -201,12 +204,15 @@ impl Worker {
 
     /// Open model: keeps enough connections for the peak rate at the time
     /// the SUT takes (twice Little's law, plus slack). It grows only while
-    /// every connection is taken *and* the generator itself is on time: the
-    /// SUT's time is the shortest answer of the last [`TUNE_SAMPLES`], but
-    /// when the generator is late (a stall, a saturated runtime) even that is
-    /// inflated by its own scheduling delays. So lateness never opens
-    /// connections — a stall cannot snowball into a connection storm — while
-    /// a slow SUT, met by a generator with time to spare, gets them.
+    /// every connection is taken *and* the generator itself is on time, and
+    /// by [`GROWTH`] connections per [`TUNE_EVERY`] at most. The SUT's time
+    /// is the shortest answer since the last tuning; when the generator is
+    /// late (a stall, a saturated runtime) even that is inflated by its own
+    /// scheduling delays, so lateness never opens connections, and gradual
+    /// growth keeps a burst of connects from overflowing the SUT's accept
+    /// queue (a dropped SYN costs a one-second retransmission): a stall
+    /// cannot snowball into a connection storm, while a slow SUT, met by a
+    /// generator with time to spare, gets its connections within seconds.
     fn tune(&self, service: Duration, lag: Duration) {
         if self.schedule.is_none() {
             return;
@@ -221,16 +227,24 @@ impl Worker {
             .longest_lag_us
             .fetch_max(lag, Ordering::Relaxed)
             .max(lag);
-        if self.samples.fetch_add(1, Ordering::Relaxed) % TUNE_SAMPLES != TUNE_SAMPLES - 1 {
+        let now = u64::try_from(self.load_start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let last = self.tuned_at_us.load(Ordering::Relaxed);
+        if now < last + TUNE_EVERY.as_micros() as u64
+            || self
+                .tuned_at_us
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
             return;
         }
         self.shortest_us.store(u64::MAX, Ordering::Relaxed);
         self.longest_lag_us.store(0, Ordering::Relaxed);
         let needed =
             (self.peak_rate * shortest as f64 / 1e6 * 2.0).ceil() as usize + FIRST_CONNECTIONS;
+        let limit = self.pool.limit();
         let on_time = latest <= BEHIND_P99.as_micros() as u64;
-        if on_time && needed > self.pool.limit() && self.pool.exhausted() {
-            self.pool.want(needed);
+        if on_time && needed > limit && self.pool.exhausted() {
+            self.pool.want(needed.min(limit + GROWTH));
         }
     }
 
@@ -416,7 +430,7 @@ pub async fn drive(
             pool,
             shortest_us: AtomicU64::new(u64::MAX),
             longest_lag_us: AtomicU64::new(0),
-            samples: AtomicU64::new(0),
+            tuned_at_us: AtomicU64::new(0),
             caller: Arc::clone(&caller),
             recorder: Arc::clone(&recorder),
             load_start,

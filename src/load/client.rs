@@ -226,3 +226,87 @@ impl Pool {
         Ok(sender)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A server answering 200 after `delay`, counting its connections.
+    async fn server(delay: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_request| async move {
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from_static(b"{}"),
+                        )))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    fn get() -> Call {
+        Call {
+            method: http::Method::GET,
+            path: "/x".into(),
+            headers: vec![("X-Test", "1".into())],
+            body: None,
+            id: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_share_a_bounded_set_of_connections() {
+        let (url, accepted) = server(Duration::from_millis(20)).await;
+        let pool = Arc::new(Pool::new(&url, 4, 8).expect("target"));
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let pool = Arc::clone(&pool);
+                tokio::spawn(async move { pool.send(get(), &[200], Duration::from_secs(5)).await })
+            })
+            .collect();
+        for task in tasks {
+            let (answer, _) = task.await.expect("task");
+            assert_eq!(answer.outcome, Outcome::Ok(200));
+            assert_eq!(&answer.body[..], b"{}");
+        }
+        assert!(pool.opened() <= 4, "{} connections", pool.opened());
+        assert_eq!(accepted.load(Ordering::Relaxed) as u64, pool.opened());
+        pool.want(100);
+        assert_eq!(pool.limit(), 8, "never past the maximum");
+    }
+
+    #[tokio::test]
+    async fn failures_are_told_apart() {
+        let (url, _) = server(Duration::from_millis(500)).await;
+        let pool = Pool::new(&url, 1, 1).expect("target");
+        let (slow, _) = pool.send(get(), &[200], Duration::from_millis(50)).await;
+        assert_eq!(slow.outcome, Outcome::Timeout);
+        let (wrong, _) = pool.send(get(), &[201], Duration::from_secs(5)).await;
+        assert_eq!(wrong.outcome, Outcome::Status(200));
+        // A port nobody listens on.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", closed.local_addr().expect("addr"));
+        drop(closed);
+        let pool = Pool::new(&url, 1, 1).expect("target");
+        let (refused, _) = pool.send(get(), &[200], Duration::from_secs(5)).await;
+        assert_eq!(refused.outcome, Outcome::Connect);
+        assert!(Pool::new("https://example.test", 1, 1).is_err());
+        assert!(Pool::new("not a url", 1, 1).is_err());
+    }
+}

@@ -80,7 +80,8 @@ impl Schedule {
     /// How many requests are due by `elapsed` (those whose intended time is
     /// at or before it), at most [`Schedule::total`].
     pub fn due_at(&self, elapsed: Duration) -> u64 {
-        let due = self.due_by(elapsed.as_secs_f64());
+        // A hair of slack: `due_by(at(k))` may round to just under k.
+        let due = self.due_by(elapsed.as_secs_f64()) + 1e-6;
         ((due.max(0.0).floor() as u64).saturating_add(1)).min(self.total)
     }
 

@@ -1,20 +1,30 @@
 //! Harness load benchmark: `cargo bench --bench harness`.
 //!
-//! Prints, in one run, against one in-process target (an injector stand-in
-//! answering the dashboard route):
-//! - requests/s of the harness's closed model vs raw goose with the same
-//!   users and the same shared client (target ≥ 0.9×);
-//! - arrival-rate accuracy of the open model at 100, 1 000 and 5 000
-//!   requests/s (sent ÷ scheduled; target ±2 %), with late and dropped counts.
+//! Prints, in one run, against one target — a trivial hyper server in a
+//! child process, so the generator's CPU is measured alone:
+//! - closed loop, 32 connections: requests/s and CPU per 100 000 requests of
+//!   `wrk -t1 -c32` (the anchor, when `wrk` is installed) and of the
+//!   harness's closed model with 32 users, and their ratios (targets: ≥ 0.8×
+//!   wrk's rate, ≤ 1.5× wrk's CPU);
+//! - the open model at 0.5×, 0.8× and 1.0× of that measured capacity:
+//!   requests sent of those scheduled, lateness (actual − intended send)
+//!   p50/p99/max, connections opened (target at 0.8×: p99 ≤ 5 ms);
+//! - the open model's maximum schedule-keeping rate (p99 lateness ≤ 5 ms,
+//!   nothing dropped, ≥ 98 % sent), found by bisection.
+//!
+//! The production path runs: every request's record spilled to a file and
+//! flushed by a task as a run does, progress line off. Lateness is read back
+//! from the spilled records (intended vs sent).
 //!
 //! `FH_BENCH_SECONDS` (default 5) sets each window.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fault_injectors::Injector;
-use fault_injectors::stand_in::{Reply, Route, StandIn};
+use bytes::Bytes;
 use faultline::load::driver::{Lane, LoadSettings, drive};
 use faultline::load::journeys::Caller;
 use faultline::load::recorder::{Recorder, SeriesSpec};
@@ -22,14 +32,13 @@ use faultline::load::requests::RequestRecord;
 use faultline::platform::JourneyKind;
 use faultline::scenario::{Journey, Merchant, Model, Phase};
 use faultline::spill::Spill;
-use goose::client::GooseClientBuilder;
-use goose::config::GooseConfiguration;
-use goose::prelude::*;
-use serde_json::json;
+use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
-use wiremock::matchers::{method, path_regex};
 
-const USERS: usize = 32;
+const CONNECTIONS: usize = 32;
+
+/// A window keeps its schedule when its lateness p99 is at most this.
+const KEEP_P99_US: u64 = 5_000;
 
 fn seconds() -> u64 {
     std::env::var("FH_BENCH_SECONDS")
@@ -38,17 +47,113 @@ fn seconds() -> u64 {
         .unwrap_or(5)
 }
 
-async fn target() -> Injector {
-    let stand_in = StandIn::new("merchant-service").route(
-        Route::given(method("GET"))
-            .and(path_regex(r"^/api/v1/merchants/[^/]+/dashboard$"))
-            .reply_with(Reply::ok(json!({"merchant_id": "M001", "degraded": []}))),
-    );
-    Injector::builder("merchant-service")
-        .stand_in(stand_in)
-        .start()
-        .await
-        .expect("target starts")
+/// The child process: a trivial hyper HTTP/1.1 server answering every
+/// request with a small JSON body; prints its port, serves until killed.
+fn serve_target() {
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("target runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("addr").port());
+        let body = Bytes::from_static(br#"{"merchant_id":"M001","degraded":[]}"#);
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |_request| {
+                    let body = body.clone();
+                    async move {
+                        let mut response = hyper::Response::new(http_body_util::Full::new(body));
+                        response.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static("application/json"),
+                        );
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// Starts the target in a child process (this binary again).
+fn start_target() -> (Child, SocketAddr) {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .env("FH_BENCH_TARGET", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("target process starts");
+    let stdout = child.stdout.take().expect("piped");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("target prints its port");
+    let port: u16 = line.trim().parse().expect("a port");
+    (child, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// CPU seconds (user + system) of this process, and of its waited-for
+/// children, from /proc (clock ticks of 1/100 s).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let at = |i: usize| fields.get(i).copied().unwrap_or(0.0) / 100.0;
+    (at(11) + at(12), at(13) + at(14))
+}
+
+struct Closed {
+    rate: f64,
+    cpu_per_100k: f64,
+}
+
+/// wrk with one thread and `CONNECTIONS` connections; None without wrk.
+fn wrk(addr: SocketAddr, secs: u64) -> Option<Closed> {
+    let (_, before) = cpu_seconds();
+    let output = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{CONNECTIONS}"),
+            &format!("-d{secs}s"),
+            &format!("http://{addr}/api/v1/merchants/M001/dashboard"),
+        ])
+        .output()
+        .ok()?;
+    let (_, after) = cpu_seconds();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let requests: f64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())?;
+    let rate: f64 = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())?;
+    Some(Closed {
+        rate,
+        cpu_per_100k: (after - before) / requests * 100_000.0,
+    })
 }
 
 fn merchant() -> Merchant {
@@ -61,60 +166,6 @@ fn merchant() -> Merchant {
     }
 }
 
-/// Raw goose: `USERS` users loop GET as fast as they can for `secs`.
-async fn raw_goose(url: &str, secs: u64) -> f64 {
-    let sent = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&sent);
-    let step: TransactionFunction = Arc::new(move |user: &mut GooseUser| {
-        let counter = Arc::clone(&counter);
-        Box::pin(async move {
-            // Read the body, as the harness does (and any real test would).
-            let answer = user.get("/api/v1/merchants/M001/dashboard").await?;
-            if let Ok(response) = answer.response {
-                let _ = response.bytes().await;
-            }
-            counter.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        })
-    });
-    let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
-        .expect("goose")
-        .register_scenario(
-            scenario!("raw")
-                .set_host(url)
-                .register_transaction(Transaction::new(step)),
-        );
-    let attack = *attack
-        .set_default(GooseDefault::Users, USERS)
-        .expect("users");
-    let attack = *attack
-        .set_default(GooseDefault::IncreaseRate, "1000")
-        .expect("rate");
-    let attack = *attack
-        .set_default(GooseDefault::RunTime, secs as usize)
-        .expect("run time");
-    let attack = *attack.set_default(GooseDefault::Quiet, 1).expect("quiet");
-    let attack = *attack
-        .set_default(GooseDefault::NoPrintMetrics, true)
-        .expect("no print");
-    let attack = *attack
-        .set_default(GooseDefault::NoMetrics, true)
-        .expect("no metrics");
-    let attack = *attack
-        .set_default(GooseDefault::NoTelnet, true)
-        .expect("no telnet");
-    let attack = attack
-        .set_client_builder_without_cookies(
-            GooseClientBuilder::new()
-                .without_cookies()
-                .timeout(Duration::from_secs(10)),
-        )
-        .expect("client");
-    let started = Instant::now();
-    attack.execute().await.expect("raw goose runs");
-    sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64().max(secs as f64)
-}
-
 fn journey(model: Model, rate: f64) -> Journey {
     Journey {
         name: "dashboard".into(),
@@ -123,7 +174,7 @@ fn journey(model: Model, rate: f64) -> Journey {
             Model::Open => vec![(Duration::ZERO, rate)],
             Model::Closed => Vec::new(),
         },
-        users: USERS as u32,
+        users: CONNECTIONS as u32,
         think: Duration::ZERO,
         webhook: false,
         success_statuses: vec![200],
@@ -131,8 +182,33 @@ fn journey(model: Model, rate: f64) -> Journey {
     }
 }
 
-/// The harness's driver; returns (requests recorded, dropped, late, seconds).
-async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> (u64, u64, u64, f64) {
+/// What one harness run measured.
+struct Run {
+    requests: u64,
+    dropped: u64,
+    /// Lateness (sent − intended), µs, of every request sent.
+    lateness: Histogram<u64>,
+    cpu_s: f64,
+    secs: f64,
+    connections: u64,
+    /// Lateness p99 of each window, µs (from the recorder).
+    windows: Vec<u64>,
+}
+
+impl Run {
+    fn p(&self, q: f64) -> f64 {
+        self.lateness.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    fn keeps(&self, scheduled: f64) -> bool {
+        self.dropped == 0
+            && self.requests as f64 >= 0.98 * scheduled
+            && self.lateness.value_at_quantile(0.99) <= KEEP_P99_US
+    }
+}
+
+/// The harness's driver, on the production path.
+async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> Run {
     let duration = Duration::from_secs(secs);
     let phases = vec![Phase {
         name: "all".into(),
@@ -158,8 +234,6 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> (u64, u64, u6
         series: 0,
         webhook_series: None,
     };
-    // The production path: every request's record spilled to a file,
-    // flushed by a task as a run does.
     let path = std::env::temp_dir().join(format!("faultline-bench-{}.bin", std::process::id()));
     let requests = Arc::new(Spill::<RequestRecord>::create(&path).expect("spill file"));
     let settings = LoadSettings {
@@ -179,7 +253,8 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> (u64, u64, u6
         })
     };
     let load_start = Instant::now() + Duration::from_millis(500);
-    drive(
+    let (cpu_before, _) = cpu_seconds();
+    let stats = drive(
         vec![lane],
         &settings,
         Arc::new(Caller::new(merchant(), "BENCH")),
@@ -189,41 +264,151 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> (u64, u64, u6
     )
     .await
     .expect("harness drives");
+    let (cpu_after, _) = cpu_seconds();
     flusher.abort();
     requests.flush();
+    let mut lateness = Histogram::<u64>::new(3).expect("histogram");
+    let records = faultline::spill::read::<RequestRecord>(&path, |_| true).expect("records");
+    for r in &records {
+        let _ = lateness.record(u64::try_from(r.sent_us - r.intended_us).unwrap_or(0));
+    }
     let _ = std::fs::remove_file(&path);
     let record = recorder.finish();
     let s = &record.series[0];
-    (s.total.requests, s.total.dropped, s.late, secs as f64)
+    Run {
+        requests: s.total.requests,
+        dropped: s.total.dropped,
+        lateness,
+        cpu_s: cpu_after - cpu_before,
+        secs: secs as f64,
+        connections: stats.connections,
+        windows: s.windows.iter().map(|w| w.lateness_p99_us).collect(),
+    }
 }
 
-#[tokio::main]
-async fn main() {
-    let secs = seconds();
-    let target = target().await;
-    let url = target.url();
+async fn open(url: &str, rate: f64, secs: u64, label: &str) -> Run {
+    let run = harness(url, Model::Open, rate, secs).await;
+    let scheduled = rate * secs as f64;
     println!(
-        "faultline harness benchmark ({} cores, {secs}s windows)",
+        "  {label:<6} {rate:>7.0} req/s  sent {:>6} of {scheduled:>6.0}  dropped {:>5}  lateness p50 {:>7.3} ms  p99 {:>8.3} ms  max {:>8.3} ms  {:>4} connections  {}",
+        run.requests,
+        run.dropped,
+        run.p(0.5),
+        run.p(0.99),
+        run.lateness.max() as f64 / 1000.0,
+        run.connections,
+        if run.keeps(scheduled) {
+            "keeps schedule"
+        } else {
+            "BEHIND"
+        }
+    );
+    let windows: Vec<String> = run
+        .windows
+        .iter()
+        .map(|us| format!("{:.1}", *us as f64 / 1000.0))
+        .collect();
+    println!(
+        "         lateness p99 per 1 s window, ms: {}",
+        windows.join(" ")
+    );
+    run
+}
+
+fn main() {
+    if std::env::var_os("FH_BENCH_TARGET").is_some() {
+        serve_target();
+        return;
+    }
+    let (mut child, addr) = start_target();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(bench(addr));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+async fn bench(addr: SocketAddr) {
+    let secs = seconds();
+    let url = format!("http://{addr}");
+    println!(
+        "faultline harness benchmark ({} cores, {secs}s windows, target: trivial hyper server in a child process)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    let raw = raw_goose(&url, secs).await;
-    let (n, _, _, s) = harness(&url, Model::Closed, 0.0, secs).await;
-    let ours = n as f64 / s;
-    println!("closed loop, {USERS} users, same target and client:");
-    println!("  raw goose          {raw:>9.0} req/s");
+    println!("closed loop, {CONNECTIONS} connections, same target:");
+    let anchor = wrk(addr, secs);
+    match &anchor {
+        Some(w) => println!(
+            "  wrk -t1 -c{CONNECTIONS}          {:>9.0} req/s   CPU {:.2} s per 100k requests",
+            w.rate, w.cpu_per_100k
+        ),
+        None => println!("  wrk: not installed (apt-get install wrk) — external anchor skipped"),
+    }
+    let run = harness(&url, Model::Closed, 0.0, secs).await;
+    let ours = Closed {
+        rate: run.requests as f64 / run.secs,
+        cpu_per_100k: run.cpu_s / run.requests.max(1) as f64 * 100_000.0,
+    };
     println!(
-        "  faultline harness  {ours:>9.0} req/s   ratio {:.2} (target >= 0.9)",
-        ours / raw
+        "  faultline, {CONNECTIONS} users     {:>9.0} req/s   CPU {:.2} s per 100k requests",
+        ours.rate, ours.cpu_per_100k
     );
-
-    println!("open model, arrival-rate accuracy (sent / scheduled):");
-    for rate in [100.0, 1000.0, 5000.0] {
-        let (n, dropped, late, s) = harness(&url, Model::Open, rate, secs).await;
-        let scheduled = rate * s;
+    if let Some(w) = &anchor {
         println!(
-            "  {rate:>6.0} req/s  scheduled {scheduled:>7.0}  sent {n:>7}  error {:+.2}%  dropped {dropped}  late(>10ms) {late}   (target ±2 %)",
-            (n as f64 - scheduled) / scheduled * 100.0
+            "  ratio to wrk           rate {:.2} (target >= 0.8)   CPU {:.2}x (target <= 1.5x)",
+            ours.rate / w.rate,
+            ours.cpu_per_100k / w.cpu_per_100k
         );
     }
+
+    let capacity = ours.rate;
+    println!(
+        "open model at fractions of the measured closed-loop capacity ({capacity:.0} req/s), lateness = actual - intended send (target at 0.8x: p99 <= 5 ms):"
+    );
+    let mut keeping = 0.0_f64;
+    let mut failing = f64::INFINITY;
+    for fraction in [0.5, 0.8, 1.0] {
+        let rate = capacity * fraction;
+        let run = open(&url, rate, secs, &format!("{fraction:.1}x")).await;
+        if run.keeps(rate * secs as f64) {
+            keeping = keeping.max(rate);
+        } else {
+            failing = failing.min(rate);
+        }
+    }
+    // Bisect between the fastest rate kept and the slowest one lost.
+    if failing.is_infinite() {
+        failing = capacity * 1.5;
+        let run = open(&url, failing, secs, "1.5x").await;
+        if run.keeps(failing * secs as f64) {
+            keeping = failing;
+        }
+    }
+    for _ in 0..2 {
+        if keeping >= failing {
+            break;
+        }
+        let rate = if keeping == 0.0 {
+            failing / 2.0
+        } else {
+            (keeping + failing) / 2.0
+        };
+        let run = open(&url, rate, secs, "bisect").await;
+        if run.keeps(rate * secs as f64) {
+            keeping = rate;
+        } else {
+            failing = rate;
+        }
+    }
+    println!(
+        "  maximum schedule-keeping rate  {keeping:.0} req/s = {:.2}x closed-loop capacity{}",
+        keeping / capacity,
+        anchor.as_ref().map_or(String::new(), |w| format!(
+            " = {:.2}x wrk",
+            keeping / w.rate
+        ))
+    );
 }

@@ -1,8 +1,11 @@
 //! Injector benchmark: `cargo bench -p fault-injectors --bench injector`.
 //!
 //! Prints, in one run:
-//! - throughput with no fault vs a bare axum hello server (closed loop, same
-//!   load generator, same process and cores);
+//! - throughput with no fault vs a bare trivial hyper server (closed loop,
+//!   same load generator, same process and cores), for a stand-in and a
+//!   front, each on the production path (decision log written, every arrival
+//!   observed) and with both off: what observation costs (target: on ≥ 0.9 ×
+//!   off); `wrk -t1 -c32` as an external generator too, when installed;
 //! - latency the injector adds in front of a service (p50/p99);
 //! - delay error (measured − configured) for 10 ms and 100 ms delays at an
 //!   open-loop 1 000 requests/s;
@@ -35,14 +38,44 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-async fn axum_hello() -> SocketAddr {
-    let app = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
+/// The anchor: a trivial hyper server answering `hello` to everything.
+async fn hyper_hello() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("axum serves") });
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_request| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"hello"),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
     addr
+}
+
+/// `wrk -t1 -c32` for `secs` against `url`: requests/s, None without wrk.
+fn wrk(url: &str, secs: u64) -> Option<f64> {
+    let output = std::process::Command::new("wrk")
+        .args(["-t1", "-c32", &format!("-d{secs}s"), url])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
 }
 
 /// What one load-generator request looks like.
@@ -255,32 +288,73 @@ async fn main() {
     );
 
     // 1. Throughput.
-    let hello = axum_hello().await;
+    let hello = hyper_hello().await;
+    let logs = std::env::temp_dir().join(format!("fi-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&logs);
+    // The production path: a decision log written, every arrival observed.
     let risk = Injector::builder("risk-service")
+        .decision_log(logs.join("risk.tsv"))
+        .start()
+        .await
+        .expect("stand-in");
+    let risk_off = Injector::builder("risk-service")
+        .without_observation()
         .start()
         .await
         .expect("stand-in");
     let front = Injector::builder("hello-front")
         .front(format!("http://{hello}"))
+        .decision_log(logs.join("front.tsv"))
+        .start()
+        .await
+        .expect("front");
+    let front_off = Injector::builder("hello-front")
+        .front(format!("http://{hello}"))
+        .without_observation()
         .start()
         .await
         .expect("front");
     let bare = throughput(&Shot::get(hello, "/hello"), window).await;
-    let stand_in = throughput(&Shot::get(risk.addr(), RISK_SUMMARY), window).await;
-    let fronted = throughput(&Shot::get(front.addr(), "/hello"), window).await;
+    // On and off alternate, twice, so drift in machine load hits both alike.
+    let (mut stand_in, mut stand_in_off, mut fronted, mut fronted_off) = (0.0, 0.0, 0.0, 0.0);
+    for _ in 0..2 {
+        stand_in_off += throughput(&Shot::get(risk_off.addr(), RISK_SUMMARY), window).await / 2.0;
+        stand_in += throughput(&Shot::get(risk.addr(), RISK_SUMMARY), window).await / 2.0;
+        fronted_off += throughput(&Shot::get(front_off.addr(), "/hello"), window).await / 2.0;
+        fronted += throughput(&Shot::get(front.addr(), "/hello"), window).await / 2.0;
+    }
     println!(
-        "throughput, no fault, 32 connections, {}s windows:",
+        "throughput, no fault, 32 connections, {}s windows (on = decision log + observation, off = neither; mean of two alternating runs):",
         window.as_secs()
     );
-    println!("  bare axum hello            {bare:>9.0} req/s");
+    println!("  bare hyper hello                 {bare:>9.0} req/s");
     println!(
-        "  injector stand-in route    {stand_in:>9.0} req/s   ratio {:.2} (target >= 0.5)",
+        "  injector stand-in route, on      {stand_in:>9.0} req/s   ratio {:.2} to bare (target >= 0.5)",
         stand_in / bare
     );
     println!(
-        "  injector front -> axum     {fronted:>9.0} req/s   ratio {:.2}",
+        "  injector stand-in route, off     {stand_in_off:>9.0} req/s   on/off {:.2} (target >= 0.9)",
+        stand_in / stand_in_off
+    );
+    println!(
+        "  injector front -> hyper, on      {fronted:>9.0} req/s   ratio {:.2} to bare",
         fronted / bare
     );
+    println!(
+        "  injector front -> hyper, off     {fronted_off:>9.0} req/s   on/off {:.2} (target >= 0.9)",
+        fronted / fronted_off
+    );
+    match (
+        wrk(&format!("http://{hello}/hello"), window.as_secs()),
+        wrk(&format!("{}{RISK_SUMMARY}", risk.url()), window.as_secs()),
+    ) {
+        (Some(w_bare), Some(w_risk)) => println!(
+            "  wrk -t1 -c32: bare {w_bare:.0} req/s, stand-in (on) {w_risk:.0} req/s   ratio {:.2}",
+            w_risk / w_bare
+        ),
+        _ => println!("  wrk: not installed (apt-get install wrk) — external generator skipped"),
+    }
+    drop((risk_off, front_off));
 
     // 2. Added latency.
     let hists = latency(
@@ -295,12 +369,12 @@ async fn main() {
     let (direct, via, standin) = (&hists[0], &hists[1], &hists[2]);
     println!("latency, one connection each, sequential, interleaved (20 000 requests each):");
     println!(
-        "  bare axum hello            p50 {:.3} ms  p99 {:.3} ms",
+        "  bare hyper hello           p50 {:.3} ms  p99 {:.3} ms",
         ms(direct.value_at_quantile(0.5)),
         ms(direct.value_at_quantile(0.99))
     );
     println!(
-        "  injector front -> axum     p50 {:.3} ms  p99 {:.3} ms",
+        "  injector front -> hyper    p50 {:.3} ms  p99 {:.3} ms",
         ms(via.value_at_quantile(0.5)),
         ms(via.value_at_quantile(0.99))
     );

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use http::{Method, Uri};
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::{Backend, Mode, Override};
 use crate::clock::Clock;
 use crate::decide::{Decision, decide, injector_seed};
-use crate::decision_log::{DecisionLog, write_line};
+use crate::decision_log::{DecisionLog, Entry};
 use crate::fault::{Fault, FaultError};
 use crate::front;
 use crate::observe::{ArrivalPage, BucketPage, Counters, ObserveConfig, Observer};
@@ -92,6 +92,8 @@ pub(crate) struct Core {
     pub(crate) backend: Backend,
     pub(crate) gate: front::Gate,
     log: Option<DecisionLog>,
+    /// False when built [`InjectorBuilder::without_observation`].
+    pub(crate) observing: bool,
 }
 
 impl Core {
@@ -105,25 +107,17 @@ impl Core {
         }
     }
 
-    /// Numbers the request and decides its fault. With a decision log, both
-    /// happen under the log's lock so lines come out in arrival order.
-    pub(crate) fn decide(&self, method: &Method, path: &str) -> Decision {
+    /// Numbers the request (an atomic counter, no lock) and decides its
+    /// fault; with a decision log, queues the decision for the log's writer
+    /// in the same call, so every number reaches the log.
+    pub(crate) fn decide(&self, method: &Method, uri: &Uri) -> Decision {
         let program = self.control.peek();
-        match &self.log {
-            None => {
-                let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-                decide(self.seed, seq, &program, Instant::now(), method, path)
-            }
-            Some(log) => {
-                let mut out = log.lock();
-                let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-                let decision = decide(self.seed, seq, &program, Instant::now(), method, path);
-                if let Err(e) = write_line(&mut *out, &decision, method, path) {
-                    tracing::warn!(injector = %self.name, "decision log write failed: {e}");
-                }
-                decision
-            }
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let decision = decide(self.seed, seq, &program, Instant::now(), method, uri.path());
+        if let Some(log) = &self.log {
+            log.push(Entry::new(&decision, method, uri));
         }
+        decision
     }
 }
 
@@ -139,6 +133,7 @@ pub struct InjectorBuilder {
     decision_log: Option<PathBuf>,
     rotate_every: u64,
     faults: Vec<Fault>,
+    observing: bool,
 }
 
 impl InjectorBuilder {
@@ -179,6 +174,14 @@ impl InjectorBuilder {
     /// Observation settings.
     pub fn observe(mut self, observe: ObserveConfig) -> Self {
         self.observe = observe;
+        self
+    }
+
+    /// Counts nothing: no buckets, counters, ids or arrival records (the
+    /// admin API then reports zeros). For a fault proxy nobody reads, and for
+    /// measuring what observation costs; a faultline run always observes.
+    pub fn without_observation(mut self) -> Self {
+        self.observing = false;
         self
     }
 
@@ -256,8 +259,12 @@ impl InjectorBuilder {
             backend: Backend::new(mode, self.rotate_every),
             gate,
             log,
+            observing: self.observing,
         });
         core.sync_gate();
+        if core.log.is_some() {
+            tokio::spawn(write_decisions(Arc::downgrade(&core), shutdown.clone()));
+        }
         let task = tokio::spawn(front::serve(Arc::clone(&core), shutdown.clone()));
         Ok(Injector {
             inner: Arc::new(Inner {
@@ -268,6 +275,26 @@ impl InjectorBuilder {
                 _stop_on_drop: shutdown.drop_guard(),
             }),
         })
+    }
+}
+
+/// How often the decision log's writer drains its queue.
+const DECISION_WRITES: Duration = Duration::from_millis(10);
+
+/// The decision log's writer: off the request path, until shutdown (which
+/// flushes what is left).
+async fn write_decisions(core: Weak<Core>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(DECISION_WRITES) => {}
+        }
+        let Some(core) = core.upgrade() else { return };
+        if let Some(log) = &core.log
+            && let Err(e) = log.drain()
+        {
+            tracing::warn!(injector = %core.name, "decision log write failed: {e}");
+        }
     }
 }
 
@@ -335,6 +362,7 @@ impl Injector {
             decision_log: None,
             rotate_every: 10_000,
             faults: Vec::new(),
+            observing: true,
         }
     }
 

@@ -1,15 +1,24 @@
 //! Load with goose.
 //!
 //! Each journey is a goose scenario whose users form a worker pool. In the
-//! open model a user takes the next arrival from the journey's [`Schedule`],
-//! waits for its intended time and sends it; latency is measured from the
-//! intended time, so a stalled SUT shows up as latency instead of silently
+//! open model one releaser task per journey lets arrivals out as they fall
+//! due on the journey's [`Schedule`] (one timer for the journey, not one per
+//! request); an idle user waits for the next one and sends it, and a user
+//! that finishes behind schedule sends the next at once. Latency is measured
+//! from the intended time, so a stalled SUT shows up as latency instead of silently
 //! lowering the rate (coordinated omission). A request that cannot start
 //! within `max_lag` of its time is counted as dropped. In the closed model
 //! each user loops: request, think, request.
 //!
+//! Goose runs the users and their transactions; inside a transaction the
+//! request goes through the lane's own lean client ([`Pool`]): a bounded
+//! pool of keep-alive connections whose limit follows how long the SUT holds
+//! a connection (Little's law on the peak rate), never how late the
+//! generator is, so a stall cannot snowball into a connection storm.
+//!
 //! Goose's own metrics and printing are off; every measurement goes to the
-//! [`Recorder`].
+//! [`Recorder`], whose settled windows a housekeeping task here summarises
+//! off the request path.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,24 +27,36 @@ use std::time::{Duration, Instant};
 use goose::client::GooseClientBuilder;
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::journeys::{Answer, Call, Caller, PaymentAnswer, read_payment};
-use super::recorder::{Outcome, Recorder};
+use super::client::Pool;
+use super::journeys::{Answer, Caller, PaymentAnswer, read_payment};
+use super::recorder::{BEHIND_P99, Recorder};
 use super::requests::RequestRecord;
 use super::schedule::Schedule;
 use crate::platform::JourneyKind;
 use crate::scenario::{Journey, Model};
 use crate::spill::Spill;
 
-/// A request starting later than this after its intended time is "late".
-const LATE: Duration = Duration::from_millis(10);
-
 /// How long an idle user waits before goose runs it again.
 const IDLE: Duration = Duration::from_millis(20);
 
-/// Most goose users per journey in the open model.
+/// Most goose users (and connections) per journey in the open model.
 const MAX_WORKERS: usize = 2000;
+
+/// Connections an open-model lane starts with; more come as the SUT holds
+/// them longer.
+const FIRST_CONNECTIONS: usize = 32;
+
+/// How often an open-model lane's connections may grow.
+const TUNE_EVERY: Duration = Duration::from_millis(100);
+
+/// Connections an open-model lane may add per [`TUNE_EVERY`].
+const GROWTH: usize = 64;
+
+/// How often settled recorder windows are summarised.
+const HOUSEKEEPING: Duration = Duration::from_millis(250);
 
 /// Why the load could not run.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +96,8 @@ pub struct LoadSettings {
 pub struct DriverStats {
     /// Goose users that ran.
     pub workers: usize,
+    /// Connections opened to the SUT, all lanes together.
+    pub connections: u64,
 }
 
 struct Worker {
@@ -84,8 +107,21 @@ struct Worker {
     webhook_series: Option<usize>,
     success: Vec<u16>,
     schedule: Option<Schedule>,
+    /// Open model: one permit per arrival fallen due (closed when the
+    /// schedule is done or the run cancelled).
+    due: Option<Arc<Semaphore>>,
     think: Duration,
     next: AtomicU64,
+    pool: Arc<Pool>,
+    /// Open model: the schedule's peak rate, requests/s.
+    peak_rate: f64,
+    /// The shortest answer (sent → answered) since the last tuning, µs.
+    shortest_us: AtomicU64,
+    /// The longest wait between an arrival's time and its start (before
+    /// any wait for a connection) since the last tuning, µs.
+    longest_lag_us: AtomicU64,
+    /// When the connections were last tuned, µs from the load start.
+    tuned_at_us: AtomicU64,
     caller: Arc<Caller>,
     recorder: Arc<Recorder>,
     load_start: Instant,
@@ -98,9 +134,15 @@ struct Worker {
 }
 
 impl Worker {
-    async fn step(&self, user: &mut GooseUser) -> TransactionResult {
+    async fn step(&self) -> TransactionResult {
         if self.cancel.is_cancelled() {
             return self.idle().await;
+        }
+        if let Some(due) = &self.due {
+            match due.acquire().await {
+                Ok(permit) => permit.forget(),
+                Err(_) => return self.idle().await,
+            }
         }
         let k = self.next.fetch_add(1, Ordering::Relaxed);
         let intended = match &self.schedule {
@@ -111,9 +153,8 @@ impl Worker {
             None if Instant::now() >= self.end => return self.idle().await,
             None => Instant::now().max(self.load_start),
         };
-        // A timer costs more than a request to a fast target: only wait when
-        // there is something to wait for. A user may hold a ticket far ahead,
-        // so the wait gives way to cancellation.
+        // Released a hair early (rounding), or a closed-model user before the
+        // start: wait, giving way to cancellation.
         if intended > Instant::now() {
             tokio::select! {
                 _ = tokio::time::sleep_until(intended.into()) => {}
@@ -126,16 +167,19 @@ impl Worker {
             self.recorder.dropped(self.series, offset);
             return Ok(());
         }
-        if lag > LATE {
-            self.recorder.late(self.series);
-        }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let call = self.caller.first(self.kind, self.lane_index, k);
-        let sent = Instant::now();
-        let answer = send(user, &call, self.timeout, &self.success).await;
+        let id = call.id;
+        let (answer, sent) = self.pool.send(call, &self.success, self.timeout).await;
         let done = Instant::now();
-        self.recorder
-            .record(self.series, offset, done - intended, &answer.outcome);
+        self.tune(done.saturating_duration_since(sent), lag);
+        self.recorder.record(
+            self.series,
+            offset,
+            sent.saturating_duration_since(intended),
+            done - intended,
+            &answer.outcome,
+        );
         let payment = match self.kind {
             JourneyKind::Payment => read_payment(&answer),
             _ => None,
@@ -143,12 +187,12 @@ impl Worker {
         self.log(
             self.series,
             (intended, sent, done),
-            &call,
+            id,
             &answer,
             payment.as_ref(),
         );
         if let Some(payment) = payment {
-            self.follow_payment(user, payment).await;
+            self.follow_payment(payment).await;
         }
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         if self.schedule.is_none() && !self.think.is_zero() {
@@ -158,12 +202,58 @@ impl Worker {
         Ok(())
     }
 
+    /// Open model: keeps enough connections for the peak rate at the time
+    /// the SUT takes (twice Little's law, plus slack). It grows only while
+    /// every connection is taken *and* the generator itself is on time, and
+    /// by [`GROWTH`] connections per [`TUNE_EVERY`] at most. The SUT's time
+    /// is the shortest answer since the last tuning; when the generator is
+    /// late (a stall, a saturated runtime) even that is inflated by its own
+    /// scheduling delays, so lateness never opens connections, and gradual
+    /// growth keeps a burst of connects from overflowing the SUT's accept
+    /// queue (a dropped SYN costs a one-second retransmission): a stall
+    /// cannot snowball into a connection storm, while a slow SUT, met by a
+    /// generator with time to spare, gets its connections within seconds.
+    fn tune(&self, service: Duration, lag: Duration) {
+        if self.schedule.is_none() {
+            return;
+        }
+        let sample = u64::try_from(service.as_micros()).unwrap_or(u64::MAX);
+        let shortest = self
+            .shortest_us
+            .fetch_min(sample, Ordering::Relaxed)
+            .min(sample);
+        let lag = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        let latest = self
+            .longest_lag_us
+            .fetch_max(lag, Ordering::Relaxed)
+            .max(lag);
+        let now = u64::try_from(self.load_start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let last = self.tuned_at_us.load(Ordering::Relaxed);
+        if now < last + TUNE_EVERY.as_micros() as u64
+            || self
+                .tuned_at_us
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        self.shortest_us.store(u64::MAX, Ordering::Relaxed);
+        self.longest_lag_us.store(0, Ordering::Relaxed);
+        let needed =
+            (self.peak_rate * shortest as f64 / 1e6 * 2.0).ceil() as usize + FIRST_CONNECTIONS;
+        let limit = self.pool.limit();
+        let on_time = latest <= BEHIND_P99.as_micros() as u64;
+        if on_time && needed > limit && self.pool.exhausted() {
+            self.pool.want(needed.min(limit + GROWTH));
+        }
+    }
+
     /// Spills one request's record, with the id the SUT answered with.
     fn log(
         &self,
         series: usize,
         (intended, sent, done): (Instant, Instant, Instant),
-        call: &Call,
+        id: u64,
         answer: &Answer,
         payment: Option<&PaymentAnswer>,
     ) {
@@ -180,27 +270,38 @@ impl Worker {
             sent_us: us(sent),
             done_us: us(done),
             outcome: answer.outcome,
-            id: call.id,
+            id,
             answer_id: payment.map_or(0, |p| fault_injectors::id_hash(&p.ack.payment_no)),
         });
     }
 
     /// Records the acknowledgement and, when asked, sends the webhook.
-    async fn follow_payment(&self, user: &mut GooseUser, mut payment: PaymentAnswer) {
+    async fn follow_payment(&self, mut payment: PaymentAnswer) {
         if let (Some(series), Some(trade_no)) = (self.webhook_series, payment.trade_no.as_deref()) {
             let started = Instant::now();
             let call = self.caller.webhook(&payment.ack.payment_no, trade_no);
-            let hook = send(user, &call, self.timeout, &self.success).await;
+            let id = call.id;
+            let (hook, sent) = self.pool.send(call, &self.success, self.timeout).await;
             let done = Instant::now();
             let offset = started.saturating_duration_since(self.load_start);
-            self.recorder
-                .record(series, offset, done - started, &hook.outcome);
-            self.log(series, (started, started, done), &call, &hook, None);
+            self.recorder.record(
+                series,
+                offset,
+                Duration::ZERO,
+                done - started,
+                &hook.outcome,
+            );
+            self.log(series, (started, sent, done), id, &hook, None);
             if hook.outcome.is_ok() {
                 payment.ack.expect = vec!["succeeded".into()];
             }
         }
         self.recorder.ack(self.series, payment.ack);
+    }
+
+    /// Open model: how many arrivals the schedule holds.
+    fn total(&self) -> u64 {
+        self.schedule.as_ref().map_or(0, Schedule::total)
     }
 
     /// Nothing to send (schedule done, run over or cancelled): wait without
@@ -221,71 +322,39 @@ impl Worker {
     }
 }
 
-/// Sends `call` through goose's client.
-async fn send(user: &mut GooseUser, call: &Call, timeout: Duration, success: &[u16]) -> Answer {
-    let broken = || Answer {
-        outcome: Outcome::Broken,
-        body: Vec::new(),
-    };
-    let method = match call.method {
-        http::Method::GET => GooseMethod::Get,
-        http::Method::PUT => GooseMethod::Put,
-        http::Method::DELETE => GooseMethod::Delete,
-        _ => GooseMethod::Post,
-    };
-    let Ok(mut builder) = user.get_request_builder(&method, &call.path) else {
-        return broken();
-    };
-    builder = builder.timeout(timeout);
-    for (name, value) in &call.headers {
-        builder = builder.header(*name, value);
-    }
-    if let Some(body) = &call.body {
-        builder = builder.body(body.clone());
-    }
-    let request = GooseRequest::builder()
-        .method(method)
-        .path(call.path.as_str())
-        .set_request_builder(builder)
-        .build();
-    let response = match user.request(request).await {
-        Ok(goose_response) => goose_response.response,
-        Err(_) => return broken(),
-    };
-    match response {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            match response.bytes().await {
-                Ok(body) => Answer {
-                    outcome: if success.contains(&status) {
-                        Outcome::Ok(status)
-                    } else {
-                        Outcome::Status(status)
-                    },
-                    body: body.to_vec(),
-                },
-                Err(e) => Answer {
-                    outcome: classify(&e),
-                    body: Vec::new(),
-                },
+/// Open model: adds a permit to `due` for every arrival of `schedule` as it
+/// falls due. One timer wakes it for the next arrival; arrivals due at once
+/// go out together. Once all are out, permits without end let the users
+/// find the schedule done (and idle); `cancel` closes `due` instead.
+async fn release(
+    schedule: Schedule,
+    due: Arc<Semaphore>,
+    load_start: Instant,
+    cancel: CancellationToken,
+) {
+    let total = schedule.total();
+    let mut released = 0;
+    while released < total {
+        let now = Instant::now();
+        if now >= load_start {
+            let count = schedule.due_at(now - load_start);
+            if count > released {
+                due.add_permits(usize::try_from(count - released).unwrap_or(usize::MAX));
+                released = count;
             }
         }
-        Err(e) => Answer {
-            outcome: classify(&e),
-            body: Vec::new(),
-        },
+        let Some(next) = schedule.at(released) else {
+            break;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until((load_start + next).into()) => {}
+            _ = cancel.cancelled() => {
+                due.close();
+                return;
+            }
+        }
     }
-}
-
-/// The outcome of a request that got no usable answer.
-pub(crate) fn classify(e: &reqwest::Error) -> Outcome {
-    if e.is_timeout() {
-        Outcome::Timeout
-    } else if e.is_connect() {
-        Outcome::Connect
-    } else {
-        Outcome::Broken
-    }
+    due.add_permits(Semaphore::MAX_PERMITS / 2);
 }
 
 /// How many goose users a journey needs.
@@ -314,25 +383,54 @@ pub async fn drive(
     let in_flight = Arc::new(AtomicUsize::new(0));
     // Goose prints through the `log` crate with a logger of its own unless
     // one is installed: route its records into `tracing`, where the
-    // application's filter decides (faultline's CLI keeps them off).
-    let _ = tracing_log::LogTracer::init();
+    // application's filter decides (faultline's CLI keeps them off). Its
+    // per-transaction debug lines are cut at the source.
+    let _ = tracing_log::LogTracer::init_with_filter(tracing_log::log::LevelFilter::Warn);
     let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(|e| LoadError(e.to_string()))?;
     let mut total_users = 0;
+    let mut pools = Vec::new();
+    let mut releasers = Vec::new();
+    let mut open_lanes = Vec::new();
     for lane in lanes {
         let schedule = (settings.model == Model::Open)
             .then(|| Schedule::new(&lane.journey.rate, settings.duration));
         let users = workers(&lane.journey, schedule.as_ref(), settings.timeout);
         total_users += users;
+        // Closed: one connection per user. Open: a few, more as the SUT
+        // holds them longer, never more than there are users.
+        let first = match schedule {
+            Some(_) => FIRST_CONNECTIONS,
+            None => users,
+        };
+        let pool =
+            Arc::new(Pool::new(&lane.target, first, users).map_err(|e| LoadError(e.to_string()))?);
+        pools.push(Arc::clone(&pool));
+        let due = schedule.as_ref().map(|schedule| {
+            let due = Arc::new(Semaphore::new(0));
+            releasers.push(tokio::spawn(release(
+                schedule.clone(),
+                Arc::clone(&due),
+                load_start,
+                cancel.clone(),
+            )));
+            due
+        });
         let worker = Arc::new(Worker {
             lane_index: lane.index,
             kind: lane.journey.kind,
             series: lane.series,
             webhook_series: lane.webhook_series,
             success: lane.journey.success_statuses.clone(),
+            peak_rate: schedule.as_ref().map_or(0.0, Schedule::peak_rate),
             schedule,
+            due,
             think: lane.journey.think,
             next: AtomicU64::new(0),
+            pool,
+            shortest_us: AtomicU64::new(u64::MAX),
+            longest_lag_us: AtomicU64::new(0),
+            tuned_at_us: AtomicU64::new(0),
             caller: Arc::clone(&caller),
             recorder: Arc::clone(&recorder),
             load_start,
@@ -343,9 +441,12 @@ pub async fn drive(
             cancel: cancel.clone(),
             requests: settings.requests.clone(),
         });
-        let step: TransactionFunction = Arc::new(move |user: &mut GooseUser| {
+        if worker.schedule.is_some() {
+            open_lanes.push(Arc::clone(&worker));
+        }
+        let step: TransactionFunction = Arc::new(move |_: &mut GooseUser| {
             let worker = Arc::clone(&worker);
-            Box::pin(async move { worker.step(user).await })
+            Box::pin(async move { worker.step().await })
         });
         let scenario = Scenario::new(&lane.journey.name)
             .set_host(&lane.target)
@@ -382,9 +483,14 @@ pub async fn drive(
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep_until(end.into()) => {
-                    // Let requests in flight finish (they have their timeout).
+                    // Let the last arrivals be taken and the requests in
+                    // flight finish (they have their timeout).
                     let deadline = Instant::now() + timeout + Duration::from_secs(1);
-                    while in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline && !cancel.is_cancelled() {
+                    let busy = || {
+                        in_flight.load(Ordering::Acquire) > 0
+                            || open_lanes.iter().any(|w| w.next.load(Ordering::Acquire) < w.total())
+                    };
+                    while busy() && Instant::now() < deadline && !cancel.is_cancelled() {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
@@ -393,10 +499,26 @@ pub async fn drive(
             goose::trigger_killswitch("faultline: load finished");
         })
     };
+    // Summarises the recorder's settled windows off the request path.
+    let housekeeping = {
+        let recorder = Arc::clone(&recorder);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HOUSEKEEPING);
+            loop {
+                tick.tick().await;
+                recorder.settle();
+            }
+        })
+    };
     let result = attack.execute().await;
     stopper.abort();
+    housekeeping.abort();
+    for releaser in releasers {
+        releaser.abort();
+    }
     result.map_err(|e| LoadError(e.to_string()))?;
     Ok(DriverStats {
         workers: total_users,
+        connections: pools.iter().map(|p| p.opened()).sum(),
     })
 }

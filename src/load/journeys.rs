@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use http::Method;
 use serde_json::{Value, json};
@@ -20,8 +21,8 @@ pub struct Call {
     pub path: String,
     /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
-    /// JSON body.
-    pub body: Option<Vec<u8>>,
+    /// JSON body (shared, never copied to be sent).
+    pub body: Option<Bytes>,
     /// `fault_injectors::id_hash` of the business id the SUT forwards to
     /// its downstreams (`order_no`, `payment_no`), 0 when it carries none.
     pub id: u64,
@@ -32,8 +33,8 @@ pub struct Call {
 pub struct Answer {
     /// How it ended.
     pub outcome: Outcome,
-    /// The body, when there was a response.
-    pub body: Vec<u8>,
+    /// The body, when there was a response, as it came off the wire.
+    pub body: Bytes,
 }
 
 /// Builds a run's requests: unique order numbers and nonces, signatures.
@@ -43,12 +44,15 @@ pub struct Caller {
     /// Makes order numbers unique across runs against the same SUT.
     tag: String,
     nonce: AtomicU64,
+    /// The dashboard's path, built once.
+    dashboard: String,
 }
 
 impl Caller {
     /// A caller acting as `merchant`; `tag` prefixes every business id.
     pub fn new(merchant: Merchant, tag: impl Into<String>) -> Self {
         Self {
+            dashboard: format!("/api/v1/merchants/{}/dashboard", merchant.id),
             merchant,
             tag: tag.into(),
             nonce: AtomicU64::new(0),
@@ -112,7 +116,7 @@ impl Caller {
             method: Method::POST,
             path: path.into(),
             headers,
-            body: Some(body),
+            body: Some(Bytes::from(body)),
             id: fault_injectors::id_hash(order_no),
         }
     }
@@ -144,7 +148,7 @@ impl Caller {
     pub fn dashboard(&self) -> Call {
         Call {
             method: Method::GET,
-            path: format!("/api/v1/merchants/{}/dashboard", self.merchant.id),
+            path: self.dashboard.clone(),
             headers: Vec::new(),
             body: None,
             id: 0,
@@ -181,7 +185,7 @@ fn json_call(method: Method, path: String, body: &Value) -> Call {
         method,
         path,
         headers: vec![("Content-Type", "application/json".into())],
-        body: Some(body.to_string().into_bytes()),
+        body: Some(Bytes::from(body.to_string())),
         id: 0,
     }
 }
@@ -272,20 +276,21 @@ mod tests {
     fn acknowledged_failures_must_be_found_failed() {
         let failed = Answer {
             outcome: Outcome::Status(502),
-            body: br#"{"code":502,"message":"x","data":{"payment_no":"P1","status":"failed"}}"#
-                .to_vec(),
+            body: Bytes::from_static(
+                br#"{"code":502,"message":"x","data":{"payment_no":"P1","status":"failed"}}"#,
+            ),
         };
         let read = read_payment(&failed).expect("an acknowledgement");
         assert_eq!(read.ack.expect, vec!["failed".to_string()]);
         let created = Answer {
             outcome: Outcome::Ok(200),
-            body: br#"{"code":0,"data":{"payment_no":"P2","status":"awaiting_payment","channel_trade_no":"CH1"}}"#.to_vec(),
+            body: Bytes::from_static(br#"{"code":0,"data":{"payment_no":"P2","status":"awaiting_payment","channel_trade_no":"CH1"}}"#),
         };
         let read = read_payment(&created).expect("an acknowledgement");
         assert_eq!(read.trade_no.as_deref(), Some("CH1"));
         let timeout = Answer {
             outcome: Outcome::Timeout,
-            body: Vec::new(),
+            body: Bytes::new(),
         };
         assert_eq!(read_payment(&timeout), None);
     }

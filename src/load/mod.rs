@@ -2,6 +2,7 @@
 //! is measured from its intended start and recorded per series, phase and
 //! window.
 
+pub mod client;
 pub mod driver;
 pub mod journeys;
 pub mod progress;

@@ -5,11 +5,30 @@
 //! A *series* is a journey, or a journey's follow-up request (the payment's
 //! webhook is series `payment.webhook`). Requests are attributed to the phase
 //! and window of their intended start.
+//!
+//! Each request's *lateness* — how long after its intended time it was
+//! actually sent — is recorded too, per window: it is the generator's own
+//! lag, which a reader must be able to tell apart from the SUT's latency. A
+//! window where lateness p99 exceeds [`BEHIND_P99`] or requests were dropped
+//! is one where the generator fell behind ([`LoadRecord::generator_lag`]).
+//!
+//! # No lock is held across encoding
+//! Every goose worker takes its series' lock to record a request, so that
+//! lock must only ever be held for a few counter and histogram updates. A
+//! window that can no longer receive results is *moved* (not summarised)
+//! from the series state onto a lock-free queue; [`Recorder::settle`] —
+//! called off the request path by the driver's housekeeping task, and by
+//! [`Recorder::finish`] — pops it and computes its percentiles and its V2
+//! deflate + base64 encoding holding no lock at all, then takes the closed
+//! list's own lock (which no worker ever takes) just to push the result.
+//! [`Recorder::live`] copies what it needs under the lock and computes
+//! outside it.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crossbeam_queue::SegQueue;
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -23,6 +42,13 @@ pub const ACK_SAMPLE: usize = 10_000;
 
 /// Latencies are recorded in microseconds up to an hour.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// A request sent later than this after its intended time is "late".
+pub const LATE: Duration = Duration::from_millis(10);
+
+/// A window whose lateness p99 exceeds this is one where the generator fell
+/// behind its schedule (and its latencies include the generator's own lag).
+pub const BEHIND_P99: Duration = Duration::from_millis(5);
 
 /// How a request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -136,6 +162,21 @@ pub struct WindowStats {
     pub errors: u64,
     /// Requests meant to start in it but dropped.
     pub dropped: u64,
+    /// Of those sent, how many started more than [`LATE`] after their
+    /// intended time.
+    #[serde(default)]
+    pub late: u64,
+    /// Lateness (actual − intended send) 99th percentile, µs: the
+    /// generator's own lag, not the SUT's (0 in the closed model).
+    #[serde(default)]
+    pub lateness_p99_us: u64,
+    /// Largest lateness, µs.
+    #[serde(default)]
+    pub lateness_max_us: u64,
+    /// The generator, not the SUT, fell behind in this window: lateness p99
+    /// over [`BEHIND_P99`], or requests dropped.
+    #[serde(default)]
+    pub generator_behind: bool,
     /// Latency median, µs.
     pub p50_us: u64,
     /// 90th percentile, µs.
@@ -192,6 +233,11 @@ pub struct SeriesRecord {
     pub windows: Vec<WindowStats>,
     /// Requests that started more than 10 ms after their intended time.
     pub late: u64,
+    /// Lateness (actual − intended send) of every request sent, µs.
+    pub lateness: Histogram<u64>,
+    /// Windows in which the generator fell behind
+    /// ([`WindowStats::generator_behind`]).
+    pub behind_windows: u64,
     /// Acknowledged payments (a seeded sample of at most [`ACK_SAMPLE`]).
     pub acks: Vec<Ack>,
     /// How many were acknowledged in all.
@@ -212,6 +258,58 @@ impl LoadRecord {
     pub fn series(&self, name: &str) -> Option<&SeriesRecord> {
         self.series.iter().find(|s| s.name == name)
     }
+
+    /// How far the generator itself fell behind its schedule, all series
+    /// together: what a verdict or summary shows so a run whose generator
+    /// lagged never passes silently as the SUT's latency.
+    pub fn generator_lag(&self) -> GeneratorLag {
+        let mut lag = GeneratorLag::default();
+        for s in &self.series {
+            lag.windows_behind += s.behind_windows;
+            lag.late += s.late;
+            lag.dropped += s.total.dropped;
+            lag.lateness_p99_us = lag.lateness_p99_us.max(s.lateness.value_at_quantile(0.99));
+            for w in &s.windows {
+                lag.worst_window_p99_us = lag.worst_window_p99_us.max(w.lateness_p99_us);
+            }
+        }
+        lag
+    }
+}
+
+/// How far the load generator fell behind its own schedule over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratorLag {
+    /// Windows (of any series) in which the generator fell behind.
+    pub windows_behind: u64,
+    /// Requests sent more than [`LATE`] after their intended time.
+    pub late: u64,
+    /// Requests dropped: they could not start within the allowed lag.
+    pub dropped: u64,
+    /// Lateness p99 over the whole run, µs (the worst series).
+    pub lateness_p99_us: u64,
+    /// The worst window's lateness p99, µs.
+    pub worst_window_p99_us: u64,
+}
+
+impl GeneratorLag {
+    /// Whether the generator fell behind anywhere.
+    pub fn fell_behind(&self) -> bool {
+        self.windows_behind > 0 || self.dropped > 0
+    }
+
+    /// One sentence for a summary or a verdict, when it fell behind.
+    pub fn describe(&self) -> Option<String> {
+        self.fell_behind().then(|| {
+            format!(
+                "the load generator fell behind its schedule in {} window(s) (lateness p99 up to {:.1} ms, {} requests dropped, {} late): latencies there include the generator's own lag",
+                self.windows_behind,
+                self.worst_window_p99_us as f64 / 1000.0,
+                self.dropped,
+                self.late
+            )
+        })
+    }
 }
 
 /// A live view for the progress line.
@@ -227,11 +325,14 @@ pub struct Live {
     pub p99_us: u64,
 }
 
+/// One window's raw counts, while it can still receive results.
 struct WindowAcc {
     hist: Histogram<u64>,
+    lateness: Histogram<u64>,
     requests: u64,
     errors: u64,
     dropped: u64,
+    late: u64,
     latency_log2: [u32; LOG2_BUCKETS],
 }
 
@@ -239,21 +340,27 @@ impl WindowAcc {
     fn new() -> Self {
         Self {
             hist: histogram(),
+            lateness: lateness_histogram(),
             requests: 0,
             errors: 0,
             dropped: 0,
+            late: 0,
             latency_log2: [0; LOG2_BUCKETS],
         }
     }
 }
 
+/// What a worker updates, under its series' lock: counters and histogram
+/// records only (see the module docs).
 struct SeriesState {
     total: PhaseRecord,
     phases: Vec<PhaseRecord>,
     open: BTreeMap<u64, WindowAcc>,
-    closed: Vec<WindowStats>,
     newest: u64,
     late: u64,
+    lateness: Histogram<u64>,
+    /// The window `live()` last summarised, and its p99.
+    live: Option<(u64, u64)>,
     acks: Vec<Ack>,
     acks_total: u64,
     rng: ChaCha8Rng,
@@ -263,6 +370,11 @@ struct SeriesState {
 pub struct Recorder {
     specs: Vec<SeriesSpec>,
     states: Vec<Mutex<SeriesState>>,
+    /// Per series: windows that can no longer receive results, moved out of
+    /// the series state, waiting for [`Recorder::settle`].
+    settled: Vec<SegQueue<(u64, WindowAcc)>>,
+    /// Per series: summarised windows. Only `settle` and `finish` lock it.
+    closed: Vec<Mutex<Vec<WindowStats>>>,
     phases: Vec<Phase>,
     window: Duration,
     /// Windows this far behind the newest can no longer receive results (a
@@ -274,6 +386,11 @@ pub struct Recorder {
 /// values recorded (a window of millisecond latencies stays small).
 fn histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant digits is a valid histogram")
+}
+
+/// Lateness histograms: 2 significant digits are plenty for a lag.
+fn lateness_histogram() -> Histogram<u64> {
+    Histogram::new(2).expect("2 significant digits is a valid histogram")
 }
 
 /// A histogram as HdrHistogram's V2 deflate encoding, base64.
@@ -306,9 +423,10 @@ impl Recorder {
                     total: PhaseRecord::new(),
                     phases: phases.iter().map(|_| PhaseRecord::new()).collect(),
                     open: BTreeMap::new(),
-                    closed: Vec::new(),
                     newest: 0,
                     late: 0,
+                    lateness: lateness_histogram(),
+                    live: None,
                     acks: Vec::new(),
                     acks_total: 0,
                     rng: ChaCha8Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9)),
@@ -316,6 +434,8 @@ impl Recorder {
             })
             .collect();
         Self {
+            settled: specs.iter().map(|_| SegQueue::new()).collect(),
+            closed: specs.iter().map(|_| Mutex::new(Vec::new())).collect(),
             specs,
             states,
             phases,
@@ -339,11 +459,21 @@ impl Recorder {
         (intended.as_nanos() / self.window.as_nanos().max(1)) as u64
     }
 
-    /// Records a completed request meant to start at `intended` (from the load
-    /// start) that took `latency` from then.
-    pub fn record(&self, series: usize, intended: Duration, latency: Duration, outcome: &Outcome) {
+    /// Records a completed request meant to start at `intended` (from the
+    /// load start), sent `lateness` after that, that took `latency` from its
+    /// intended start.
+    pub fn record(
+        &self,
+        series: usize,
+        intended: Duration,
+        lateness: Duration,
+        latency: Duration,
+        outcome: &Outcome,
+    ) {
         let index = self.window_of(intended);
         let latency_us = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        let lateness_us = (lateness.as_micros() as u64).min(MAX_LATENCY_US);
+        let late = lateness > LATE;
         let Some(mut s) = self.lock(series) else {
             return;
         };
@@ -353,14 +483,18 @@ impl Recorder {
                 s.phases[i].add(latency_us, outcome);
             }
         }
+        let _ = s.lateness.record(lateness_us);
+        s.late += u64::from(late);
         let w = s.open.entry(index).or_insert_with(WindowAcc::new);
         w.requests += 1;
         let _ = w.hist.record(latency_us);
+        let _ = w.lateness.record(lateness_us);
+        w.late += u64::from(late);
         w.latency_log2[log2_bucket(latency_us)] += 1;
         if !outcome.is_ok() {
             w.errors += 1;
         }
-        self.advance(&mut s, index);
+        self.advance(series, &mut s, index);
     }
 
     /// Records a request that was dropped: it could not start in time.
@@ -376,14 +510,7 @@ impl Recorder {
             }
         }
         s.open.entry(index).or_insert_with(WindowAcc::new).dropped += 1;
-        self.advance(&mut s, index);
-    }
-
-    /// Counts a request that started late (but within the allowed lag).
-    pub fn late(&self, series: usize) {
-        if let Some(mut s) = self.lock(series) {
-            s.late += 1;
-        }
+        self.advance(series, &mut s, index);
     }
 
     /// Keeps an acknowledged payment (reservoir sample).
@@ -403,20 +530,45 @@ impl Recorder {
         }
     }
 
-    fn advance(&self, s: &mut SeriesState, index: u64) {
+    /// Moves windows too old to receive results onto the settled queue: a
+    /// move under the lock, never a summary (see the module docs).
+    fn advance(&self, series: usize, s: &mut SeriesState, index: u64) {
         s.newest = s.newest.max(index);
         let settled = s.newest.saturating_sub(self.settle);
         while let Some(entry) = s.open.first_entry() {
             if *entry.key() >= settled {
                 break;
             }
-            let (index, acc) = entry.remove_entry();
-            let stats = self.summarise(index, &acc);
-            s.closed.push(stats);
+            self.settled[series].push(entry.remove_entry());
+        }
+    }
+
+    /// Summarises and encodes the settled windows, holding no series lock:
+    /// called now and then off the request path (the driver's housekeeping)
+    /// so finished windows do not pile up raw, and by [`Recorder::finish`].
+    pub fn settle(&self) {
+        for (queue, closed) in self.settled.iter().zip(&self.closed) {
+            let mut done = Vec::new();
+            while let Some((index, acc)) = queue.pop() {
+                done.push(self.summarise(index, &acc));
+            }
+            if !done.is_empty() {
+                closed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(done);
+            }
         }
     }
 
     fn summarise(&self, index: u64, acc: &WindowAcc) -> WindowStats {
+        let mut stats = self.counts(index, acc);
+        stats.histogram = encode(&acc.hist);
+        stats
+    }
+
+    /// A window's counts and percentiles, without the encoded histogram.
+    fn counts(&self, index: u64, acc: &WindowAcc) -> WindowStats {
         let (p50, p90, p99, max) = match acc.hist.len() {
             0 => (0, 0, 0, 0),
             _ => (
@@ -426,56 +578,88 @@ impl Recorder {
                 acc.hist.max(),
             ),
         };
+        let (lateness_p99_us, lateness_max_us) = match acc.lateness.len() {
+            0 => (0, 0),
+            _ => (acc.lateness.value_at_quantile(0.99), acc.lateness.max()),
+        };
         WindowStats {
             index,
             start_s: index as f64 * self.window.as_secs_f64(),
             requests: acc.requests,
             errors: acc.errors,
             dropped: acc.dropped,
+            late: acc.late,
+            lateness_p99_us,
+            lateness_max_us,
+            generator_behind: acc.dropped > 0 || lateness_p99_us > BEHIND_P99.as_micros() as u64,
             p50_us: p50,
             p90_us: p90,
             p99_us: p99,
             max_us: max,
             latency_log2: acc.latency_log2,
-            histogram: encode(&acc.hist),
+            histogram: String::new(),
         }
     }
 
-    /// Totals for the progress line: all series together.
+    /// Totals for the progress line: all series together. The last complete
+    /// window's p99 is computed once per window, from a copy of its
+    /// histogram taken under the lock and read outside it.
     pub fn live(&self) -> Live {
         let mut live = Live::default();
         for i in 0..self.states.len() {
-            let Some(s) = self.lock(i) else { continue };
-            live.requests += s.total.requests;
-            live.errors += s.total.errors;
-            // The newest window with data is still filling; take the one before.
-            let recent = s
-                .open
-                .range(..s.newest)
-                .next_back()
-                .map(|(idx, acc)| self.summarise(*idx, acc));
-            if let Some(w) = recent.or_else(|| s.closed.last().cloned()) {
-                live.rate += w.requests as f64 / self.window.as_secs_f64();
-                live.p99_us = live.p99_us.max(w.p99_us);
-            }
+            let (index, requests, known, copy) = {
+                let Some(s) = self.lock(i) else { continue };
+                live.requests += s.total.requests;
+                live.errors += s.total.errors;
+                // The newest window with data is still filling; take the one before.
+                let Some((index, acc)) = s.open.range(..s.newest).next_back() else {
+                    continue;
+                };
+                match s.live {
+                    Some((seen, p99)) if seen == *index => (*index, acc.requests, Some(p99), None),
+                    _ => (*index, acc.requests, None, Some(acc.hist.clone())),
+                }
+            };
+            let p99 = match (known, copy) {
+                (Some(p99), _) => p99,
+                (None, Some(hist)) => {
+                    let p99 = hist.value_at_quantile(0.99);
+                    if let Some(mut s) = self.lock(i) {
+                        s.live = Some((index, p99));
+                    }
+                    p99
+                }
+                (None, None) => 0,
+            };
+            live.rate += requests as f64 / self.window.as_secs_f64();
+            live.p99_us = live.p99_us.max(p99);
         }
         live
     }
 
     /// Everything recorded, every window summarised.
     pub fn finish(&self) -> LoadRecord {
+        for (i, queue) in self.settled.iter().enumerate() {
+            if let Some(mut s) = self.lock(i) {
+                for window in std::mem::take(&mut s.open) {
+                    queue.push(window);
+                }
+            }
+        }
+        self.settle();
         let series = self
             .specs
             .iter()
             .enumerate()
             .filter_map(|(i, spec)| {
-                let mut s = self.lock(i)?;
-                let open = std::mem::take(&mut s.open);
-                for (index, acc) in open {
-                    let stats = self.summarise(index, &acc);
-                    s.closed.push(stats);
-                }
-                s.closed.sort_by_key(|w| w.index);
+                let mut windows = self
+                    .closed
+                    .get(i)?
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                windows.sort_by_key(|w| w.index);
+                let s = self.lock(i)?;
                 Some(SeriesRecord {
                     name: spec.name.clone(),
                     journey: spec.journey.clone(),
@@ -487,8 +671,10 @@ impl Recorder {
                         .zip(&s.phases)
                         .map(|(p, r)| (p.name.clone(), r.clone()))
                         .collect(),
-                    windows: s.closed.clone(),
+                    behind_windows: windows.iter().filter(|w| w.generator_behind).count() as u64,
+                    windows,
                     late: s.late,
+                    lateness: s.lateness.clone(),
                     acks: s.acks.clone(),
                     acks_total: s.acks_total,
                 })
@@ -504,6 +690,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn recorder() -> Recorder {
         let phases = vec![
@@ -536,9 +723,9 @@ mod tests {
     fn requests_land_in_their_phase_and_window_by_intended_time() {
         let r = recorder();
         let ms = Duration::from_millis;
-        r.record(0, ms(500), ms(10), &Outcome::Ok(200));
-        r.record(0, ms(1500), ms(20), &Outcome::Ok(200));
-        r.record(0, ms(2500), ms(3000), &Outcome::Status(502));
+        r.record(0, ms(500), ms(0), ms(10), &Outcome::Ok(200));
+        r.record(0, ms(1500), ms(0), ms(20), &Outcome::Ok(200));
+        r.record(0, ms(2500), ms(0), ms(3000), &Outcome::Status(502));
         r.dropped(0, ms(2600));
         let rec = r.finish();
         let s = rec.series("payment").expect("series");
@@ -566,14 +753,82 @@ mod tests {
             r.record(
                 0,
                 Duration::from_millis(i * 1000 + 1),
+                Duration::ZERO,
                 Duration::from_millis(5),
                 &Outcome::Ok(200),
             );
         }
-        let s = r.lock(0).expect("series");
-        // Timeout 1 s → settle 3 windows: windows 0..=6 are closed.
-        assert_eq!(s.closed.len(), 6);
-        assert!(s.open.len() <= 4);
+        // Timeout 1 s → settle 3 windows: windows 0..=5 are settled.
+        assert!(r.lock(0).expect("series").open.len() <= 4);
+        assert_eq!(r.settled[0].len(), 6);
+        r.settle();
+        assert_eq!(r.settled[0].len(), 0);
+        let closed = r.closed[0].lock().expect("closed");
+        assert_eq!(closed.len(), 6);
+        assert!(closed.iter().all(|w| !w.histogram.is_empty()));
+    }
+
+    /// The hot path (`record`, `dropped`, `live`) never encodes, and encoding
+    /// (`settle`) needs no series lock: it completes while this test holds
+    /// every series lock, which would deadlock if it took one.
+    #[test]
+    fn no_lock_is_held_across_encoding() {
+        let r = Arc::new(recorder());
+        for i in 0..20u64 {
+            r.record(
+                0,
+                Duration::from_millis(i * 1000 + 1),
+                Duration::ZERO,
+                Duration::from_millis(5),
+                &Outcome::Ok(200),
+            );
+            r.dropped(0, Duration::from_millis(i * 1000 + 2));
+            let _ = r.live();
+        }
+        // Windows left the series state, none was encoded on the way.
+        assert_eq!(r.settled[0].len(), 16);
+        assert!(r.closed[0].lock().expect("closed").is_empty());
+        let held = r.lock(0).expect("series");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let settler = {
+            let r = Arc::clone(&r);
+            std::thread::spawn(move || {
+                r.settle();
+                let _ = tx.send(r.closed[0].lock().map(|c| c.len()).unwrap_or(0));
+            })
+        };
+        let encoded = rx.recv_timeout(Duration::from_secs(60));
+        drop(held);
+        let _ = settler.join();
+        assert_eq!(encoded, Ok(16), "settle() waited for the series lock");
+    }
+
+    #[test]
+    fn lateness_is_reported_per_window_and_a_lagging_generator_says_so() {
+        let r = recorder();
+        let ms = Duration::from_millis;
+        for _ in 0..100 {
+            r.record(0, ms(100), ms(1), ms(3), &Outcome::Ok(200));
+            r.record(0, ms(1100), ms(40), ms(45), &Outcome::Ok(200));
+        }
+        let rec = r.finish();
+        let s = rec.series("payment").expect("series");
+        let (on_time, lagging) = (&s.windows[0], &s.windows[1]);
+        assert!(!on_time.generator_behind);
+        assert_eq!((on_time.late, on_time.lateness_p99_us / 100), (0, 10));
+        assert!(lagging.generator_behind);
+        assert_eq!(lagging.late, 100);
+        assert!((39_000..=41_000).contains(&lagging.lateness_p99_us));
+        assert_eq!(s.late, 100);
+        assert_eq!(s.behind_windows, 1);
+        let lag = rec.generator_lag();
+        assert!(lag.fell_behind());
+        assert_eq!((lag.windows_behind, lag.late, lag.dropped), (1, 100, 0));
+        assert!(lag.describe().is_some_and(|d| d.contains("1 window")));
+        // The report's per-window series carries the new fields.
+        let json = serde_json::to_value(lagging).expect("json");
+        assert_eq!(json["generator_behind"], true);
+        assert_eq!(json["late"], 100);
     }
 
     #[test]

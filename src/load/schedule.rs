@@ -77,6 +77,14 @@ impl Schedule {
         seg.before + seg.rate * x + seg.slope * x * x / 2.0
     }
 
+    /// How many requests are due by `elapsed` (those whose intended time is
+    /// at or before it), at most [`Schedule::total`].
+    pub fn due_at(&self, elapsed: Duration) -> u64 {
+        // A hair of slack: `due_by(at(k))` may round to just under k.
+        let due = self.due_by(elapsed.as_secs_f64()) + 1e-6;
+        ((due.max(0.0).floor() as u64).saturating_add(1)).min(self.total)
+    }
+
     /// How many requests the schedule holds.
     pub fn total(&self) -> u64 {
         self.total
@@ -156,6 +164,26 @@ mod tests {
         // 0-2 s at 10/s, 2-4 s ramping 10→30 (40), 4-6 s at 30 (60).
         assert_eq!(s.total(), 120);
         assert!((s.peak_rate() - 30.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn arrivals_fall_due_at_their_time() {
+        let s = Schedule::new(
+            &[
+                (Duration::ZERO, 50.0),
+                (secs(2.0), 400.0),
+                (secs(4.0), 10.0),
+            ],
+            secs(6.0),
+        );
+        for k in 0..s.total() {
+            let t = s.at(k).expect("within the run");
+            assert!(s.due_at(t) > k, "arrival {k} at {t:?} not due then");
+            if let Some(before) = t.checked_sub(Duration::from_micros(50)) {
+                assert!(s.due_at(before) <= k + 1, "arrival {k} due too early");
+            }
+        }
+        assert_eq!(s.due_at(secs(100.0)), s.total());
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! One request through an injector: resolve the route, decide the fault,
 //! count the arrival, then delay, fail, hold or serve as decided.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,9 +14,9 @@ use serde_json::json;
 use super::body::FaultBody;
 use super::conn::ResetSwitch;
 use crate::backend::{Forward, Resolved};
-use crate::decide::{Action, Outcome};
+use crate::decide::{Action, Decision, Outcome};
 use crate::injector::Core;
-use crate::observe::{Arrival, extract_ids, id_hash, route_key};
+use crate::observe::{Arrival, Pending, RouteRef, extract_ids, id_hash};
 use crate::program::{FaultControl, deadline_or_far};
 
 /// Largest request body read; bigger ones get 413.
@@ -60,41 +59,19 @@ pub(crate) async fn handle(
         false => None,
     };
     let resolved = core.backend.resolve(wiremock_request.as_ref());
-    let route: Cow<'_, str> = match &resolved {
+    let route = match &resolved {
         Resolved::StandIn(Some(r)) => r
             .name()
-            .map_or_else(|| Cow::Owned(route_key(&parts.method, path)), Cow::Borrowed),
-        _ => Cow::Owned(route_key(&parts.method, path)),
+            .map_or(RouteRef::Request(&parts.method, path), RouteRef::Named),
+        _ => RouteRef::Request(&parts.method, path),
     };
 
-    let decision = core.decide(&parts.method, path);
-    let action = decision.action;
-    let ids = match is_mutating(&parts.method) {
-        true => extract_ids(core.observer.id_fields(), &body),
-        false => Vec::new(),
-    };
-    // The first configured id field present names the call.
-    let id = ids
-        .iter()
-        .min_by_key(|(field, _)| *field)
-        .map_or(0, |(_, value)| id_hash(value));
+    let decision = core.decide(&parts.method, &parts.uri);
     // Logged when this request is done with, or abandoned by its client.
     let mut pending = core
-        .observer
-        .arrivals()
-        .begin(decision.seq, arrived, id, action.outcome());
-    core.observer.record(Arrival {
-        route: &route,
-        outcome: action.outcome(),
-        delayed: !decision.delay.is_zero(),
-        reaches_downstream: action.reaches_downstream(),
-        ids,
-        idempotency_key: parts
-            .headers
-            .get(core.observer.idempotency_header())
-            .and_then(|v| v.to_str().ok()),
-    });
-
+        .observing
+        .then(|| observe(&core, &parts, &body, route, &decision, arrived));
+    let action = decision.action;
     let response = async {
         if !decision.delay.is_zero() {
             super::timer::sleep(decision.delay).await;
@@ -127,7 +104,9 @@ pub(crate) async fn handle(
             .await;
         if answer.upstream_failed {
             core.observer.record_upstream_error();
-            pending.outcome(Outcome::UpstreamError);
+            if let Some(pending) = pending.as_mut() {
+                pending.outcome(Outcome::UpstreamError);
+            }
         }
         let body = match action {
             Action::EmptyBody => FaultBody::empty(),
@@ -145,8 +124,47 @@ pub(crate) async fn handle(
         Ok(response)
     }
     .await;
-    pending.answered();
+    if let Some(pending) = pending {
+        pending.answered();
+    }
     response
+}
+
+/// Counts the arrival and starts its record.
+fn observe<'a>(
+    core: &'a Core,
+    parts: &Parts,
+    body: &Bytes,
+    route: RouteRef<'_>,
+    decision: &Decision,
+    arrived: Instant,
+) -> Pending<'a> {
+    let action = &decision.action;
+    let ids = match is_mutating(&parts.method) {
+        true => extract_ids(core.observer.id_fields(), body),
+        false => Vec::new(),
+    };
+    // The first configured id field present names the call.
+    let id = ids
+        .iter()
+        .min_by_key(|(field, _)| *field)
+        .map_or(0, |(_, value)| id_hash(value));
+    let pending = core
+        .observer
+        .arrivals()
+        .begin(decision.seq, arrived, id, action.outcome());
+    core.observer.record(Arrival {
+        route,
+        outcome: action.outcome(),
+        delayed: !decision.delay.is_zero(),
+        reaches_downstream: action.reaches_downstream(),
+        ids,
+        idempotency_key: parts
+            .headers
+            .get(core.observer.idempotency_header())
+            .and_then(|v| v.to_str().ok()),
+    });
+    pending
 }
 
 /// Waits while the hang fault `id` is in force; returns when it is cleared,

@@ -5,7 +5,8 @@ mod arrivals;
 mod buckets;
 mod duplicates;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ pub use duplicates::IdCounters;
 
 use crate::clock::Clock;
 use crate::decide::Outcome;
-pub(crate) use arrivals::ArrivalLog;
+pub(crate) use arrivals::{ArrivalLog, Pending};
 use buckets::{Buckets, Marks};
 use duplicates::IdTracker;
 pub(crate) use duplicates::extract_ids;
@@ -110,7 +111,13 @@ pub struct Observer {
 
 #[derive(Debug)]
 struct State {
+    /// Route names by id.
     routes: Vec<String>,
+    /// Route ids by name: found by hashing, never by a scan.
+    route_ids: HashMap<Box<str>, u16>,
+    /// Where an unnamed route's key is folded, reused: no allocation per
+    /// request.
+    key: String,
     by_route: Vec<u64>,
     by_outcome: BTreeMap<Outcome, u64>,
     delayed: u64,
@@ -122,9 +129,17 @@ struct State {
 /// Route name used once `max_routes` distinct routes were seen.
 const OTHER_ROUTE: &str = "other";
 
+/// The route of a request: a stand-in route's name, or the request's method
+/// and path (folded with [`route_key`] when counted).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RouteRef<'a> {
+    Named(&'a str),
+    Request(&'a http::Method, &'a str),
+}
+
 /// What the observer needs to know of one request.
 pub(crate) struct Arrival<'a> {
-    pub(crate) route: &'a str,
+    pub(crate) route: RouteRef<'a>,
     pub(crate) outcome: Outcome,
     pub(crate) delayed: bool,
     pub(crate) reaches_downstream: bool,
@@ -156,6 +171,8 @@ impl Observer {
             upstream_errors: AtomicU64::new(0),
             state: Mutex::new(State {
                 routes: Vec::new(),
+                route_ids: HashMap::new(),
+                key: String::new(),
                 by_route: Vec::new(),
                 by_outcome: BTreeMap::new(),
                 delayed: 0,
@@ -208,10 +225,21 @@ impl Observer {
                 arrival.idempotency_key,
                 arrival.reaches_downstream,
             );
-        let mut state = lock(&self.state);
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
         // Read the clock under the lock so bucket indices never go backwards.
         let t = self.clock.since_origin(Instant::now());
-        let route = state.route_id(arrival.route, self.max_routes);
+        let route = match arrival.route {
+            RouteRef::Named(name) => state.route_id(name, self.max_routes),
+            RouteRef::Request(method, path) => {
+                let mut key = std::mem::take(&mut state.key);
+                key.clear();
+                fold_route_key(&mut key, method, path);
+                let id = state.route_id(&key, self.max_routes);
+                state.key = key;
+                id
+            }
+        };
         state.by_route[usize::from(route)] += 1;
         *state.by_outcome.entry(arrival.outcome).or_default() += 1;
         if arrival.delayed {
@@ -298,21 +326,27 @@ impl Observer {
 }
 
 impl State {
+    /// The id of `route`, given one the first time it is seen (a route past
+    /// `max_routes` counts as `other`).
     fn route_id(&mut self, route: &str, max_routes: usize) -> u16 {
-        if let Some(i) = self.routes.iter().position(|r| r == route) {
-            return i as u16;
+        if let Some(id) = self.route_ids.get(route) {
+            return *id;
         }
         let name = if self.routes.len() + 1 >= max_routes {
             OTHER_ROUTE
         } else {
             route
         };
-        if let Some(i) = self.routes.iter().position(|r| r == name) {
-            return i as u16;
+        // Routes past the limit are not remembered (memory stays bounded):
+        // they cost a second lookup, of `other`.
+        if let Some(id) = self.route_ids.get(name) {
+            return *id;
         }
         self.routes.push(name.to_string());
         self.by_route.push(0);
-        (self.routes.len() - 1) as u16
+        let id = (self.routes.len() - 1) as u16;
+        self.route_ids.insert(name.into(), id);
+        id
     }
 }
 
@@ -323,8 +357,13 @@ impl State {
 /// long, or is 16+ characters long.
 pub fn route_key(method: &http::Method, path: &str) -> String {
     let mut key = String::with_capacity(method.as_str().len() + 1 + path.len());
-    key.push_str(method.as_str());
-    key.push(' ');
+    fold_route_key(&mut key, method, path);
+    key
+}
+
+/// Appends [`route_key`]'s key to `key`.
+fn fold_route_key(key: &mut String, method: &http::Method, path: &str) {
+    let _ = write!(key, "{} ", method.as_str());
     for (i, segment) in path.split('/').enumerate() {
         if i > 0 {
             key.push('/');
@@ -333,7 +372,6 @@ pub fn route_key(method: &http::Method, path: &str) -> String {
             || segment.len() >= 16;
         key.push_str(if id_like { "{id}" } else { segment });
     }
-    key
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -347,7 +385,7 @@ mod tests {
 
     fn arrival(route: &str, outcome: Outcome) -> Arrival<'_> {
         Arrival {
-            route,
+            route: RouteRef::Named(route),
             outcome,
             delayed: false,
             reaches_downstream: true,

@@ -254,7 +254,7 @@ mod tests {
             method: Method::POST,
             path: path.into(),
             headers: vec![("Content-Type", "application/json".into())],
-            body: Some(body.to_string().into_bytes()),
+            body: Some(body.to_string().into_bytes().into()),
             id: 0,
         }
     }

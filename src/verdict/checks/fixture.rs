@@ -131,6 +131,7 @@ impl Fixture {
         self.recorder.record(
             series,
             Duration::from_secs_f64(at),
+            Duration::ZERO,
             Duration::from_secs_f64(took),
             &outcome,
         );

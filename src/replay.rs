@@ -140,6 +140,7 @@ fn split(line: &str) -> (Option<String>, String) {
         [_seq, key, rest @ ..] if key.starts_with("id:") => {
             (Some((*key).to_string()), rest.join("\t"))
         }
+        [_seq, key, rest @ ..] if *key == "arrival" => (None, rest.join("\t")),
         [_seq, rest @ ..] => (None, rest.join("\t")),
         [] => (None, String::new()),
     }

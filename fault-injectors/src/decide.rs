@@ -1,10 +1,13 @@
 //! Per-request fault decisions.
 //!
-//! Every decision is a pure function of (injector seed, arrival number,
+//! Every decision is a pure function of (injector seed, request key,
 //! program, instant, request): each request gets its own RNG seeded from the
-//! injector seed and its arrival number. So the same seed and the same
-//! arrival order give the same decisions however requests interleave, and no
-//! lock is needed on the hot path.
+//! injector seed and its key. The key is the request's identity where it
+//! has one — the business id its body carries (`order_no`, `payment_no`, …)
+//! and its attempt number at this injector — so a request draws the same
+//! fault whatever else arrives around it; a request without an identity is
+//! keyed by its arrival number, and the same arrival order gives the same
+//! decisions. Either way no lock is taken on the hot path.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -51,11 +54,39 @@ pub enum Action {
     },
 }
 
+/// What a request's fault draws are keyed by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// Its arrival number (a request without an identity).
+    Arrival,
+    /// Its identity: the hash of the business id it carries
+    /// ([`crate::observe::id_hash`]) and which attempt with that id this is
+    /// at the injector (1 for the first).
+    Id {
+        /// The id's hash.
+        hash: u64,
+        /// The attempt, from 1.
+        attempt: u32,
+    },
+}
+
+impl fmt::Display for Key {
+    /// `arrival`, or `id:<hash>#<attempt>` as in decision logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Arrival => f.write_str("arrival"),
+            Key::Id { hash, attempt } => write!(f, "id:{hash:016x}#{attempt}"),
+        }
+    }
+}
+
 /// The decision for one request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     /// Arrival number, from 0.
     pub seq: u64,
+    /// What its draws were keyed by.
+    pub key: Key,
     /// Total latency added before the request is acted on.
     pub delay: Duration,
     /// What happens after the delay.
@@ -178,7 +209,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Decides what happens to request number `seq`.
+/// Decides what happens to request number `seq`, keyed by `key`.
 ///
 /// Faults are taken in program order. Each targeted, switched-on fault draws
 /// once from the request's RNG against its rate; latencies that hit add up,
@@ -186,6 +217,7 @@ impl fmt::Display for Outcome {
 pub fn decide(
     seed: u64,
     seq: u64,
+    key: Key,
     program: &Program,
     now: Instant,
     method: &Method,
@@ -193,13 +225,20 @@ pub fn decide(
 ) -> Decision {
     let mut decision = Decision {
         seq,
+        key,
         delay: Duration::ZERO,
         action: Action::Serve,
     };
     if program.faults.is_empty() {
         return decision;
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, seq));
+    let stream = match key {
+        Key::Arrival => mix(seed, seq),
+        // Its own family of streams: an id's draws never repeat an arrival
+        // number's.
+        Key::Id { hash, attempt } => mix(mix(seed ^ ID_STREAMS, hash), u64::from(attempt)),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(stream);
     for active in &program.faults {
         let fault = &active.fault;
         // Refuse acts on the listener, never on a request that got through.
@@ -253,6 +292,9 @@ pub fn injector_seed(run_seed: u64, name: &str) -> u64 {
     mix(run_seed, name_hash)
 }
 
+/// Separates identity-keyed streams from arrival-keyed ones.
+const ID_STREAMS: u64 = 0x6964_5f73_7472_6561;
+
 /// SplitMix64 finaliser over a combination of two words.
 fn mix(a: u64, b: u64) -> u64 {
     let mut z = a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -279,7 +321,7 @@ mod tests {
         (0..n)
             .filter(|&seq| {
                 matches!(
-                    decide(seed, seq, program, now, &Method::GET, "/x").action,
+                    decide(seed, seq, Key::Arrival, program, now, &Method::GET, "/x").action,
                     Action::Status { .. }
                 )
             })
@@ -298,7 +340,7 @@ mod tests {
         let now = Instant::now();
         let run = |seed| -> Vec<Decision> {
             (0..500)
-                .map(|seq| decide(seed, seq, &p, now, &Method::GET, "/x"))
+                .map(|seq| decide(seed, seq, Key::Arrival, &p, now, &Method::GET, "/x"))
                 .collect()
         };
         assert_eq!(run(42), run(42));
@@ -324,7 +366,7 @@ mod tests {
             Fault::latency(Delay::Fixed(Duration::from_millis(5))),
             Fault::hang(),
         ]);
-        let d = decide(1, 0, &p, Instant::now(), &Method::GET, "/");
+        let d = decide(1, 0, Key::Arrival, &p, Instant::now(), &Method::GET, "/");
         assert_eq!(d.delay, Duration::from_millis(15));
         assert!(matches!(d.action, Action::Status { code: 500, .. }));
     }
@@ -338,11 +380,11 @@ mod tests {
         ]);
         let now = Instant::now();
         assert_eq!(
-            decide(1, 0, &p, now, &Method::GET, "/api/v1/orders").action,
+            decide(1, 0, Key::Arrival, &p, now, &Method::GET, "/api/v1/orders").action,
             Action::Serve
         );
         assert!(matches!(
-            decide(1, 0, &p, now, &Method::POST, "/api/v1/orders").action,
+            decide(1, 0, Key::Arrival, &p, now, &Method::POST, "/api/v1/orders").action,
             Action::Status { code: 503, .. }
         ));
     }
@@ -357,6 +399,7 @@ mod tests {
             decide(
                 1,
                 0,
+                Key::Arrival,
                 &p,
                 since + Duration::from_millis(ms),
                 &Method::GET,
@@ -366,6 +409,50 @@ mod tests {
         assert!(matches!(at(10).action, Action::Status { .. }));
         assert_eq!(at(60).action, Action::Serve);
         assert!(matches!(at(110).action, Action::Status { .. }));
+    }
+
+    #[test]
+    fn identity_keyed_draws_do_not_depend_on_arrival_number() {
+        let p = program(vec![
+            Fault::status(503).rate(0.5),
+            Fault::latency(Delay::LogNormal {
+                median: Duration::from_millis(5),
+                sigma: 0.8,
+            }),
+        ]);
+        let now = Instant::now();
+        let draw = |seq, key| {
+            let d = decide(7, seq, key, &p, now, &Method::POST, "/x");
+            (d.delay, d.action)
+        };
+        let ids: Vec<Key> = (0..200u64)
+            .map(|i| Key::Id {
+                hash: crate::observe::id_hash(&format!("ord-{i}")),
+                attempt: 1 + (i % 3) as u32,
+            })
+            .collect();
+        // The same identities arriving in another order draw the same.
+        for (i, key) in ids.iter().enumerate() {
+            assert_eq!(draw(i as u64, *key), draw(10_000 - i as u64, *key));
+        }
+        // Distinct identities and distinct attempts of one id draw apart.
+        let distinct: std::collections::HashSet<String> =
+            ids.iter().map(|k| format!("{:?}", draw(0, *k))).collect();
+        assert!(
+            distinct.len() > 150,
+            "only {} distinct draws",
+            distinct.len()
+        );
+        let hash = crate::observe::id_hash("ord-1");
+        let attempts: std::collections::HashSet<String> = (1..=20)
+            .map(|attempt| format!("{:?}", draw(0, Key::Id { hash, attempt })))
+            .collect();
+        assert!(attempts.len() > 15, "attempts drew alike: {attempts:?}");
+        // Arrival-keyed draws do follow the arrival number.
+        assert_ne!(
+            (0..50).map(|s| draw(s, Key::Arrival)).collect::<Vec<_>>(),
+            (50..100).map(|s| draw(s, Key::Arrival)).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! timestamps, so two runs with the same seed and arrival order produce
 //! byte-identical files (`cmp` or `diff` them).
 //!
-//! Line format (tab-separated): `seq  METHOD path  outcome  delay_us`.
+//! Line format (tab-separated): `seq  key  METHOD path  outcome  delay_us`,
+//! where `key` says what the request's draws were keyed by:
+//! `id:<hash>#<attempt>` (its business id and attempt number at this
+//! injector: the same in any run, whatever the interleaving) or `arrival`
+//! (no identity: its arrival number).
 //!
 //! Nothing is written on the request path. A request, numbered by an atomic
 //! counter, pushes a compact entry onto a lock-free queue; a writer task
@@ -22,13 +26,14 @@ use std::time::Duration;
 use crossbeam_queue::SegQueue;
 use http::{Method, Uri};
 
-use crate::decide::{Decision, Outcome};
+use crate::decide::{Decision, Key, Outcome};
 
 /// One decision, as queued: cheap to build (the URI shares the request's
 /// bytes; standard methods are inline).
 #[derive(Debug)]
 pub(crate) struct Entry {
     seq: u64,
+    key: Key,
     method: Method,
     uri: Uri,
     outcome: Outcome,
@@ -39,6 +44,7 @@ impl Entry {
     pub(crate) fn new(decision: &Decision, method: &Method, uri: &Uri) -> Self {
         Self {
             seq: decision.seq,
+            key: decision.key,
             method: method.clone(),
             uri: uri.clone(),
             outcome: decision.action.outcome(),
@@ -49,8 +55,9 @@ impl Entry {
     fn write(&self, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
-            "{}\t{} {}\t{}\t{}",
+            "{}\t{}\t{} {}\t{}\t{}",
             self.seq,
+            self.key,
             self.method,
             self.uri.path(),
             self.outcome,
@@ -168,6 +175,13 @@ mod tests {
     fn decision(seq: u64) -> Decision {
         Decision {
             seq,
+            key: match seq {
+                2 => Key::Id {
+                    hash: 0xab,
+                    attempt: 2,
+                },
+                _ => Key::Arrival,
+            },
             delay: Duration::from_micros(seq * 10),
             action: match seq % 3 {
                 0 => Action::Serve,
@@ -197,9 +211,13 @@ mod tests {
         log.flush().expect("flushed");
         let text = std::fs::read_to_string(&path).expect("read");
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "0\tPOST /api/v1/orders\tserved\t0");
-        assert_eq!(lines[1], "1\tPOST /api/v1/orders\tstatus_503\t10");
-        assert_eq!(lines[4], "4\tGET /api/v1/orders\tstatus_503\t40");
+        assert_eq!(lines[0], "0\tarrival\tPOST /api/v1/orders\tserved\t0");
+        assert_eq!(lines[1], "1\tarrival\tPOST /api/v1/orders\tstatus_503\t10");
+        assert_eq!(
+            lines[2],
+            "2\tid:00000000000000ab#2\tPOST /api/v1/orders\tstatus_503\t20"
+        );
+        assert_eq!(lines[4], "4\tarrival\tGET /api/v1/orders\tstatus_503\t40");
         assert_eq!(lines.len(), 6);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::attempts::{self, Attempts};
 use crate::backend::{Backend, Mode, Override};
 use crate::clock::Clock;
-use crate::decide::{Decision, decide, injector_seed};
+use crate::decide::{Decision, Key, decide, injector_seed};
 use crate::decision_log::{DecisionLog, Entry};
 use crate::fault::{Fault, FaultError};
 use crate::front;
@@ -87,6 +88,7 @@ pub(crate) struct Core {
     pub(crate) name: String,
     seed: u64,
     seq: AtomicU64,
+    attempts: Attempts,
     pub(crate) control: FaultControl,
     pub(crate) observer: Observer,
     pub(crate) backend: Backend,
@@ -107,13 +109,29 @@ impl Core {
         }
     }
 
-    /// Numbers the request (an atomic counter, no lock) and decides its
-    /// fault; with a decision log, queues the decision for the log's writer
-    /// in the same call, so every number reaches the log.
-    pub(crate) fn decide(&self, method: &Method, uri: &Uri) -> Decision {
+    /// Numbers the request (an atomic counter, no lock), keys it by the
+    /// identity hash `id` it carries (0: none) and its attempt number, and
+    /// decides its fault; with a decision log, queues the decision for the
+    /// log's writer in the same call, so every number reaches the log.
+    pub(crate) fn decide(&self, method: &Method, uri: &Uri, id: u64) -> Decision {
         let program = self.control.peek();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let decision = decide(self.seed, seq, &program, Instant::now(), method, uri.path());
+        let key = match id {
+            0 => Key::Arrival,
+            hash => Key::Id {
+                hash,
+                attempt: self.attempts.next(hash),
+            },
+        };
+        let decision = decide(
+            self.seed,
+            seq,
+            key,
+            &program,
+            Instant::now(),
+            method,
+            uri.path(),
+        );
         if let Some(log) = &self.log {
             log.push(Entry::new(&decision, method, uri));
         }
@@ -254,6 +272,7 @@ impl InjectorBuilder {
             seed: injector_seed(self.seed, &name),
             name,
             seq: AtomicU64::new(0),
+            attempts: Attempts::new(clock),
             control,
             observer,
             backend: Backend::new(mode, self.rotate_every),
@@ -265,6 +284,7 @@ impl InjectorBuilder {
         if core.log.is_some() {
             tokio::spawn(write_decisions(Arc::downgrade(&core), shutdown.clone()));
         }
+        tokio::spawn(forget_idle_ids(Arc::downgrade(&core), shutdown.clone()));
         let task = tokio::spawn(front::serve(Arc::clone(&core), shutdown.clone()));
         Ok(Injector {
             inner: Arc::new(Inner {
@@ -295,6 +315,22 @@ async fn write_decisions(core: Weak<Core>, shutdown: CancellationToken) {
         {
             tracing::warn!(injector = %core.name, "decision log write failed: {e}");
         }
+    }
+}
+
+/// How often identities idle past [`attempts::WINDOW`] are forgotten.
+const ID_SWEEPS: Duration = Duration::from_secs(10);
+
+/// Keeps the attempt counters to the identities in flight, off the request
+/// path, until shutdown.
+async fn forget_idle_ids(core: Weak<Core>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(ID_SWEEPS) => {}
+        }
+        let Some(core) = core.upgrade() else { return };
+        core.attempts.forget_idle(attempts::WINDOW);
     }
 }
 

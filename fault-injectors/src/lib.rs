@@ -53,6 +53,7 @@
 
 pub mod admin;
 pub mod admin_client;
+mod attempts;
 mod backend;
 pub mod clock;
 pub mod config;

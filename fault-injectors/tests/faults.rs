@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{client, incomplete_message, io_kind, order_body, stand_in};
 use fault_injectors::clock::Clock;
-use fault_injectors::decide::{Action, decide, injector_seed};
+use fault_injectors::decide::{Action, Key, decide, injector_seed};
 use fault_injectors::program::FaultControl;
 use fault_injectors::{Delay, Fault};
 use http::Method;
@@ -58,6 +58,7 @@ async fn status_counts_are_exact_for_a_fixed_seed() {
             let d = decide(
                 injector_seed(seed, "risk-service"),
                 seq,
+                Key::Arrival,
                 &program,
                 Instant::now(),
                 &Method::GET,
@@ -190,6 +191,7 @@ async fn lognormal_latency_median_as_configured() {
             let d = decide(
                 injector_seed(99, "risk-service"),
                 seq,
+                Key::Arrival,
                 &program,
                 Instant::now(),
                 &Method::GET,

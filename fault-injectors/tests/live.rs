@@ -291,7 +291,8 @@ async fn override_server_rotates_under_load_without_a_gap() {
     }
     stop.store(true, Ordering::Relaxed);
     let seen = collect(workers).await;
-    assert!(seen.len() > 1000);
+    // Ten rotations, one every 100 requests: at least 1,000 answers crossed them.
+    assert!(seen.len() >= 1000, "only {} answers", seen.len());
     assert!(
         seen.iter().all(|s| s.status == 202),
         "a request fell into a rotation gap"

@@ -66,11 +66,20 @@ pub(crate) async fn handle(
         _ => RouteRef::Request(&parts.method, path),
     };
 
-    let decision = core.decide(&parts.method, &parts.uri);
+    let ids = match is_mutating(&parts.method) {
+        true => extract_ids(core.observer.id_fields(), &body),
+        false => Vec::new(),
+    };
+    // The first configured id field present names the call.
+    let id = ids
+        .iter()
+        .min_by_key(|(field, _)| *field)
+        .map_or(0, |(_, value)| id_hash(value));
+    let decision = core.decide(&parts.method, &parts.uri, id);
     // Logged when this request is done with, or abandoned by its client.
     let mut pending = core
         .observing
-        .then(|| observe(&core, &parts, &body, route, &decision, arrived));
+        .then(|| observe(&core, &parts, ids, id, route, &decision, arrived));
     let action = decision.action;
     let response = async {
         if !decision.delay.is_zero() {
@@ -134,21 +143,13 @@ pub(crate) async fn handle(
 fn observe<'a>(
     core: &'a Core,
     parts: &Parts,
-    body: &Bytes,
+    ids: Vec<(usize, String)>,
+    id: u64,
     route: RouteRef<'_>,
     decision: &Decision,
     arrived: Instant,
 ) -> Pending<'a> {
     let action = &decision.action;
-    let ids = match is_mutating(&parts.method) {
-        true => extract_ids(core.observer.id_fields(), body),
-        false => Vec::new(),
-    };
-    // The first configured id field present names the call.
-    let id = ids
-        .iter()
-        .min_by_key(|(field, _)| *field)
-        .map_or(0, |(_, value)| id_hash(value));
     let pending = core
         .observer
         .arrivals()

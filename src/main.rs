@@ -293,18 +293,20 @@ async fn replay(run: &std::path::Path, out: Option<&std::path::Path>) -> u8 {
             }
             for d in &r.decisions {
                 println!(
-                    "  {:<22} {} decisions by request identity: {}; {} without identity, {} differ",
+                    "  {:<22} {} decisions by request identity: {}, {} parted at a fault edge, {} sent in one run only; {} without identity, {} differ",
                     d.injector,
                     d.keyed,
                     if d.differing.is_empty() {
                         "identical".to_string()
                     } else {
-                        format!("{} differ", d.differing.len())
+                        format!("{} identities differ", d.differing.len())
                     },
+                    d.at_edge,
+                    d.one_run_only.len(),
                     d.unkeyed.0,
                     d.unkeyed.1
                 );
-                for line in d.differing.iter().take(5) {
+                for line in d.differing.iter().chain(&d.one_run_only).take(5) {
                     println!("      {line}");
                 }
             }

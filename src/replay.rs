@@ -34,9 +34,18 @@ pub struct Decisions {
     pub injector: String,
     /// Decisions keyed by a request identity, in the original run.
     pub keyed: usize,
-    /// Keyed decisions the replay made differently, or not at all (and
-    /// the other way round): `key: was → is`.
+    /// Identities whose decisions the replay made differently under the
+    /// same faults in force: the first attempt where they part, `key: was
+    /// → is`.
     pub differing: Vec<String>,
+    /// Identities with an attempt only one run made, where every earlier
+    /// attempt matched: the SUT sent it in one run only (its retries and
+    /// timeouts depend on timing), so there is no decision to compare.
+    pub one_run_only: Vec<String>,
+    /// Identities whose decisions parted where the faults in force differed
+    /// (a request on the other side of a timeline edge or flapping switch):
+    /// expected of a replay, not a difference.
+    pub at_edge: usize,
     /// Decisions of requests without an identity (compared as a multiset
     /// of what was decided), and how many differ.
     pub unkeyed: (usize, usize),
@@ -132,18 +141,69 @@ fn stack_kind(name: &str) -> Option<StackKind> {
     .find(|k| k.name() == name)
 }
 
-/// A decision-log line split into its identity (None: arrival order only)
-/// and what was decided.
-fn split(line: &str) -> (Option<String>, String) {
+/// A decision-log line: keyed by a request identity, or not.
+enum Line {
+    /// `id:<hash>`, the attempt, the faults in force, what was decided.
+    Keyed(String, u32, String, String),
+    /// What was decided for a request without an identity.
+    Loose(String),
+}
+
+/// Splits a decision-log line (`seq  key  in_force  METHOD path  outcome
+/// delay_us`).
+fn split(line: &str) -> Line {
     let fields: Vec<&str> = line.split('\t').collect();
     match fields.as_slice() {
-        [_seq, key, rest @ ..] if key.starts_with("id:") => {
-            (Some((*key).to_string()), rest.join("\t"))
+        [_seq, key, in_force, rest @ ..] if key.starts_with("id:") => {
+            let (id, attempt) = key.split_once('#').unwrap_or((key, "0"));
+            Line::Keyed(
+                id.to_string(),
+                attempt.parse().unwrap_or(0),
+                (*in_force).to_string(),
+                rest.join("\t"),
+            )
         }
-        [_seq, key, rest @ ..] if *key == "arrival" => (None, rest.join("\t")),
-        [_seq, rest @ ..] => (None, rest.join("\t")),
-        [] => (None, String::new()),
+        [_seq, _key, _in_force, rest @ ..] => Line::Loose(rest.join("\t")),
+        _ => Line::Loose(line.to_string()),
     }
+}
+
+/// Each identity's decisions, by attempt: (faults in force, decision).
+type ByIdentity = BTreeMap<String, BTreeMap<u32, (String, String)>>;
+
+/// Where an identity's decisions in two runs part.
+enum Parted {
+    /// Under other faults in force: expected.
+    AtEdge,
+    /// Under the same faults, another decision: a real difference.
+    Decided(String),
+    /// An attempt made in one run only.
+    OneRunOnly(String),
+}
+
+/// How one identity's decisions compare: the first attempt where the runs
+/// part, if any. Parting under other faults in force (the request arrived
+/// on the other side of a timeline edge or flapping switch) is expected;
+/// parting under the same faults is a real difference.
+fn compare_identity(
+    id: &str,
+    was: Option<&BTreeMap<u32, (String, String)>>,
+    is: Option<&BTreeMap<u32, (String, String)>>,
+) -> Option<Parted> {
+    let empty = BTreeMap::new();
+    let (was, is) = (was.unwrap_or(&empty), is.unwrap_or(&empty));
+    let attempts: std::collections::BTreeSet<u32> = was.keys().chain(is.keys()).copied().collect();
+    for n in attempts {
+        let show = |d: Option<&(String, String)>| d.map_or("not made".to_string(), |d| d.1.clone());
+        let what = format!("{id}#{n}: {} → {}", show(was.get(&n)), show(is.get(&n)));
+        return match (was.get(&n), is.get(&n)) {
+            (Some(a), Some(b)) if a == b => continue,
+            (Some(a), Some(b)) if a.0 != b.0 => Some(Parted::AtEdge),
+            (Some(_), Some(_)) => Some(Parted::Decided(what)),
+            _ => Some(Parted::OneRunOnly(what)),
+        };
+    }
+    None
 }
 
 /// Compares the decision logs of two runs, injector by injector.
@@ -159,50 +219,56 @@ pub fn compare_decisions(before: &Path, after: &Path) -> Vec<Decisions> {
     names
         .into_iter()
         .map(|name| {
-            let read = |dir: &Path| std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
-            let (a, b) = (read(before), read(after));
-            let mut keyed_a = BTreeMap::new();
-            let mut keyed_b = BTreeMap::new();
-            let mut loose_a: BTreeMap<String, i64> = BTreeMap::new();
-            for line in a.lines() {
-                match split(line) {
-                    (Some(k), v) => {
-                        keyed_a.insert(k, v);
-                    }
-                    (None, v) => *loose_a.entry(v).or_default() += 1,
-                }
-            }
-            let mut loose_b = loose_a.clone();
-            let mut unkeyed_total = 0;
-            for line in b.lines() {
-                match split(line) {
-                    (Some(k), v) => {
-                        keyed_b.insert(k, v);
-                    }
-                    (None, v) => {
-                        unkeyed_total += 1;
-                        *loose_b.entry(v).or_default() -= 1;
+            let read = |dir: &Path| -> (ByIdentity, BTreeMap<String, i64>, usize, usize) {
+                let text = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+                let (mut keyed, mut loose) = (ByIdentity::new(), BTreeMap::new());
+                let (mut keyed_n, mut loose_n) = (0, 0);
+                for line in text.lines() {
+                    match split(line) {
+                        Line::Keyed(id, attempt, in_force, what) => {
+                            keyed_n += 1;
+                            keyed
+                                .entry(id)
+                                .or_default()
+                                .insert(attempt, (in_force, what));
+                        }
+                        Line::Loose(what) => {
+                            loose_n += 1;
+                            *loose.entry(what).or_insert(0) += 1;
+                        }
                     }
                 }
-            }
-            let unkeyed_differing = loose_b.values().map(|n| n.unsigned_abs() as usize).sum();
-            let mut differing = Vec::new();
-            for (k, was) in &keyed_a {
-                match keyed_b.get(k) {
-                    Some(is) if is == was => {}
-                    Some(is) => differing.push(format!("{k}: {was} → {is}")),
-                    None => differing.push(format!("{k}: {was} → not made")),
-                }
-            }
-            for (k, is) in &keyed_b {
-                if !keyed_a.contains_key(k) {
-                    differing.push(format!("{k}: not made → {is}"));
+                (keyed, loose, keyed_n, loose_n)
+            };
+            let (keyed_a, loose_a, keyed_n, _) = read(before);
+            let (keyed_b, loose_b, _, unkeyed_total) = read(after);
+            let unkeyed_differing = loose_a
+                .keys()
+                .chain(loose_b.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .map(|k| {
+                    let count = |m: &BTreeMap<String, i64>| m.get(k).copied().unwrap_or(0);
+                    (count(&loose_a) - count(&loose_b)).unsigned_abs() as usize
+                })
+                .sum();
+            let ids: std::collections::BTreeSet<&String> =
+                keyed_a.keys().chain(keyed_b.keys()).collect();
+            let (mut differing, mut one_run_only, mut at_edge) = (Vec::new(), Vec::new(), 0);
+            for id in ids {
+                match compare_identity(id, keyed_a.get(id), keyed_b.get(id)) {
+                    None => {}
+                    Some(Parted::AtEdge) => at_edge += 1,
+                    Some(Parted::Decided(d)) => differing.push(d),
+                    Some(Parted::OneRunOnly(d)) => one_run_only.push(d),
                 }
             }
             Decisions {
                 injector: name.trim_end_matches(".tsv").to_string(),
-                keyed: keyed_a.len(),
+                keyed: keyed_n,
                 differing,
+                one_run_only,
+                at_edge,
                 unkeyed: (unkeyed_total, unkeyed_differing),
             }
         })

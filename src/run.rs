@@ -311,10 +311,11 @@ fn run_dir(out: &Path, name: &str) -> std::io::Result<PathBuf> {
 }
 
 /// Prefix of the run's business ids: unique across runs against one SUT.
+/// The injectors key fault decisions without it, so a replay draws alike.
 fn run_tag(seed: u64) -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis();
-    format!("FL{seed:x}-{ms:x}")
+    fault_injectors::run_tag(seed, ms)
 }

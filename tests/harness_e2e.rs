@@ -396,7 +396,9 @@ async fn every_defect_switch_makes_its_check_fail_and_the_correct_stack_passes_i
 }
 
 /// Probabilistic faults on two injectors, load spaced widely enough that
-/// every request's attempts reach the injectors in the same order each run.
+/// every request's attempts reach the injectors in the same order each run,
+/// and the faults switch on halfway between two arrivals (every 100 ms), so
+/// no request races the edge.
 fn decisions_scenario(seed: u64) -> String {
     format!(
         r#"seed = {seed}
@@ -414,12 +416,12 @@ rate = 10
 
 [[faults]]
 injector = "risk-service"
-from = "0.5s"
+from = "0.45s"
 fault = {{ kind = "status", code = 503, rate = 0.3 }}
 
 [[faults]]
 injector = "order-service"
-from = "0.5s"
+from = "0.45s"
 fault = {{ kind = "latency", uniform_ms = [0, 5], rate = 0.5 }}
 "#
     )

@@ -80,6 +80,26 @@ impl fmt::Display for Key {
     }
 }
 
+/// Which faults were in force for a decision: the program's generation and
+/// which of its faults (the first 64, by position) were switched on. Two
+/// runs draw the same decision for the same key only under the same faults:
+/// a request that arrived on the other side of a timeline edge or a
+/// flapping switch in a replay is expected to differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InForce {
+    /// The program's generation (bumped by every change).
+    pub generation: u64,
+    /// Bit `i` set: fault `i` of the program was on.
+    pub on: u64,
+}
+
+impl fmt::Display for InForce {
+    /// `f<generation>.<on, hex>` as in decision logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "f{}.{:x}", self.generation, self.on)
+    }
+}
+
 /// The decision for one request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
@@ -87,6 +107,8 @@ pub struct Decision {
     pub seq: u64,
     /// What its draws were keyed by.
     pub key: Key,
+    /// Which faults were in force when it was decided.
+    pub in_force: InForce,
     /// Total latency added before the request is acted on.
     pub delay: Duration,
     /// What happens after the delay.
@@ -223,9 +245,20 @@ pub fn decide(
     method: &Method,
     path: &str,
 ) -> Decision {
+    let on = program
+        .faults
+        .iter()
+        .take(64)
+        .enumerate()
+        .filter(|(_, f)| f.is_on(now))
+        .fold(0u64, |mask, (i, _)| mask | 1 << i);
     let mut decision = Decision {
         seq,
         key,
+        in_force: InForce {
+            generation: program.generation,
+            on,
+        },
         delay: Duration::ZERO,
         action: Action::Serve,
     };

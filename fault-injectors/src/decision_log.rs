@@ -2,11 +2,12 @@
 //! timestamps, so two runs with the same seed and arrival order produce
 //! byte-identical files (`cmp` or `diff` them).
 //!
-//! Line format (tab-separated): `seq  key  METHOD path  outcome  delay_us`,
-//! where `key` says what the request's draws were keyed by:
+//! Line format (tab-separated): `seq  key  in_force  METHOD path  outcome
+//! delay_us`, where `key` says what the request's draws were keyed by:
 //! `id:<hash>#<attempt>` (its business id and attempt number at this
 //! injector: the same in any run, whatever the interleaving) or `arrival`
-//! (no identity: its arrival number).
+//! (no identity: its arrival number), and `in_force` which faults were in
+//! force (`f<generation>.<on-mask>`, see [`crate::decide::InForce`]).
 //!
 //! Nothing is written on the request path. A request, numbered by an atomic
 //! counter, pushes a compact entry onto a lock-free queue; a writer task
@@ -26,7 +27,7 @@ use std::time::Duration;
 use crossbeam_queue::SegQueue;
 use http::{Method, Uri};
 
-use crate::decide::{Decision, Key, Outcome};
+use crate::decide::{Decision, InForce, Key, Outcome};
 
 /// One decision, as queued: cheap to build (the URI shares the request's
 /// bytes; standard methods are inline).
@@ -34,6 +35,7 @@ use crate::decide::{Decision, Key, Outcome};
 pub(crate) struct Entry {
     seq: u64,
     key: Key,
+    in_force: InForce,
     method: Method,
     uri: Uri,
     outcome: Outcome,
@@ -45,6 +47,7 @@ impl Entry {
         Self {
             seq: decision.seq,
             key: decision.key,
+            in_force: decision.in_force,
             method: method.clone(),
             uri: uri.clone(),
             outcome: decision.action.outcome(),
@@ -55,9 +58,10 @@ impl Entry {
     fn write(&self, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
-            "{}\t{}\t{} {}\t{}\t{}",
+            "{}\t{}\t{}\t{} {}\t{}\t{}",
             self.seq,
             self.key,
+            self.in_force,
             self.method,
             self.uri.path(),
             self.outcome,
@@ -182,6 +186,10 @@ mod tests {
                 },
                 _ => Key::Arrival,
             },
+            in_force: InForce {
+                generation: 3,
+                on: seq % 2,
+            },
             delay: Duration::from_micros(seq * 10),
             action: match seq % 3 {
                 0 => Action::Serve,
@@ -211,13 +219,19 @@ mod tests {
         log.flush().expect("flushed");
         let text = std::fs::read_to_string(&path).expect("read");
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "0\tarrival\tPOST /api/v1/orders\tserved\t0");
-        assert_eq!(lines[1], "1\tarrival\tPOST /api/v1/orders\tstatus_503\t10");
+        assert_eq!(lines[0], "0\tarrival\tf3.0\tPOST /api/v1/orders\tserved\t0");
+        assert_eq!(
+            lines[1],
+            "1\tarrival\tf3.1\tPOST /api/v1/orders\tstatus_503\t10"
+        );
         assert_eq!(
             lines[2],
-            "2\tid:00000000000000ab#2\tPOST /api/v1/orders\tstatus_503\t20"
+            "2\tid:00000000000000ab#2\tf3.0\tPOST /api/v1/orders\tstatus_503\t20"
         );
-        assert_eq!(lines[4], "4\tarrival\tGET /api/v1/orders\tstatus_503\t40");
+        assert_eq!(
+            lines[4],
+            "4\tarrival\tf3.0\tGET /api/v1/orders\tstatus_503\t40"
+        );
         assert_eq!(lines.len(), 6);
         let _ = std::fs::remove_dir_all(&dir);
     }

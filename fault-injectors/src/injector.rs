@@ -110,7 +110,8 @@ impl Core {
     }
 
     /// Numbers the request (an atomic counter, no lock), keys it by the
-    /// identity hash `id` it carries (0: none) and its attempt number, and
+    /// identity hash `id` its decision is keyed by (0: none; see
+    /// [`crate::identity`]) and its attempt number, and
     /// decides its fault; with a decision log, queues the decision for the
     /// log's writer in the same call, so every number reaches the log.
     pub(crate) fn decide(&self, method: &Method, uri: &Uri, id: u64) -> Decision {

@@ -61,6 +61,7 @@ pub mod decide;
 mod decision_log;
 pub mod fault;
 mod front;
+pub mod identity;
 mod injector;
 pub mod observe;
 pub mod program;
@@ -70,6 +71,7 @@ pub use admin_client::{AdminClient, AdminError};
 pub use backend::{Mode, Override, OverrideBuilder};
 pub use clock::Clock;
 pub use fault::{Delay, Fault, FaultError, FaultKind, Flapping, PathPattern, Target};
+pub use identity::{decision_identity, run_tag};
 pub use injector::{Injector, InjectorBuilder, InjectorSet, InjectorStatus, StartError};
 pub use observe::{
     ArrivalPage, ArrivalRecord, BucketPage, BucketReport, Counters, ObserveConfig, id_hash,

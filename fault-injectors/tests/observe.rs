@@ -144,8 +144,11 @@ async fn same_seed_same_decision_log_other_seed_other_log() {
     assert_ne!(a, c);
     assert!(a.contains("status_503") && a.contains("served") && a.contains("reset"));
     let first = a.lines().next().expect("a line");
-    assert!(
-        first.starts_with("0\tarrival\tGET /api/v1/risk/merchants/M0/summary\t"),
+    let fields: Vec<&str> = first.split('\t').collect();
+    assert_eq!(fields[..2], ["0", "arrival"], "{first}");
+    assert!(fields[2].starts_with('f'), "the faults in force: {first}");
+    assert_eq!(
+        fields[3], "GET /api/v1/risk/merchants/M0/summary",
         "{first}"
     );
 }

@@ -15,6 +15,7 @@ use super::body::FaultBody;
 use super::conn::ResetSwitch;
 use crate::backend::{Forward, Resolved};
 use crate::decide::{Action, Decision, Outcome};
+use crate::identity::decision_identity;
 use crate::injector::Core;
 use crate::observe::{Arrival, Pending, RouteRef, extract_ids, id_hash};
 use crate::program::{FaultControl, deadline_or_far};
@@ -71,11 +72,11 @@ pub(crate) async fn handle(
         false => Vec::new(),
     };
     // The first configured id field present names the call.
-    let id = ids
-        .iter()
-        .min_by_key(|(field, _)| *field)
-        .map_or(0, |(_, value)| id_hash(value));
-    let decision = core.decide(&parts.method, &parts.uri, id);
+    let first = ids.iter().min_by_key(|(field, _)| *field);
+    let id = first.map_or(0, |(_, value)| id_hash(value));
+    // Its decision is keyed without the run tag, so a replay draws alike.
+    let key = first.map_or(0, |(_, value)| id_hash(decision_identity(value)));
+    let decision = core.decide(&parts.method, &parts.uri, key);
     // Logged when this request is done with, or abandoned by its client.
     let mut pending = core
         .observing

@@ -158,6 +158,9 @@ pub(super) fn render(report: &Report, charts: &[Chart]) -> String {
         report.duration_s,
         esc(&report.started_at)
     );
+    if let Some(lag) = report.generator.describe() {
+        let _ = write!(body, "<p class=\"note\">Note: {}</p>", esc(&lag));
+    }
     if let Some(c) = &report.comparison {
         super::compare::html(&mut body, c);
     }
@@ -178,4 +181,4 @@ pub(super) fn render(report: &Report, charts: &[Chart]) -> String {
     )
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1200px}table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}.pass{color:#0a7d2c;font-weight:bold}.fail{color:#b00020;font-weight:bold}pre{background:#f6f6f6;padding:1em;overflow:auto}ul{margin:0;padding-left:1.2em}figure.chart{margin:0 0 1.5em 0}figcaption{font-weight:bold;margin-bottom:.3em}.worse{color:#b00020}.better{color:#0a7d2c}";
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1200px}table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}.pass{color:#0a7d2c;font-weight:bold}.fail{color:#b00020;font-weight:bold}pre{background:#f6f6f6;padding:1em;overflow:auto}ul{margin:0;padding-left:1.2em}figure.chart{margin:0 0 1.5em 0}figcaption{font-weight:bold;margin-bottom:.3em}.worse{color:#b00020}.better{color:#0a7d2c}.note{background:#fff4d6;padding:.5em 1em}";

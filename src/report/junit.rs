@@ -53,6 +53,15 @@ pub(super) fn render(report: &Report, elapsed_s: f64) -> std::io::Result<String>
         case.set_classname(format!("faultline.{}", report.scenario));
         suite.add_test_case(case);
     }
+    if let Some(lag) = report.generator.describe() {
+        // Skipped, not failed: the SUT may be fine, but the latencies
+        // measured where the generator lagged are not only the SUT's.
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(lag);
+        let mut case = TestCase::new("load:generator_on_schedule", status);
+        case.set_classname(format!("faultline.{}", report.scenario));
+        suite.add_test_case(case);
+    }
     if report.interrupted {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status.set_message(match &report.interrupted_by {

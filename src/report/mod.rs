@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultEvent;
-use crate::load::recorder::{PhaseRecord, SeriesRecord, WindowStats};
+use crate::load::recorder::{GeneratorLag, PhaseRecord, SeriesRecord, WindowStats};
 use crate::observe::integrity::IntegrityResult;
 use crate::observe::sut::SutSamples;
 use crate::observe::{InjectorObservation, LoggedTransition, Observations};
@@ -232,6 +232,10 @@ pub struct Report {
     /// Comparison with a baseline run, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<compare::Comparison>,
+    /// How far the load generator fell behind its own schedule: where it
+    /// did, the latencies measured there include its lag, not only the SUT's.
+    #[serde(default)]
+    pub generator: GeneratorLag,
 }
 
 impl Report {
@@ -282,6 +286,7 @@ impl Report {
             window_s: obs.load.window.as_secs_f64(),
             scenario_source: scenario.source.clone(),
             comparison: None,
+            generator: obs.load.generator_lag(),
         }
     }
 

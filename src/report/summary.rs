@@ -116,6 +116,9 @@ pub fn render(report: &Report, dir: &std::path::Path) -> String {
             if n == 1 { "" } else { "s" }
         ),
     };
+    if let Some(lag) = report.generator.describe() {
+        let _ = writeln!(out, "  NOTE {lag}");
+    }
     let _ = writeln!(out, "  verdict: {verdict} → {}", dir.display());
     out
 }

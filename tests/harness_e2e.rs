@@ -111,7 +111,10 @@ async fn the_correct_configuration_passes_every_check_and_writes_the_run_folder(
     assert!((recovery["cleared_at_s"].as_f64().expect("cleared") - 2.5).abs() < 0.05);
 
     let junit = std::fs::read_to_string(outcome.dir.join("junit.xml")).expect("junit.xml");
-    assert_eq!(junit.matches("<testcase").count(), 7);
+    // One testcase per check (plus a skipped note when a busy machine made
+    // the load generator lag).
+    let notes = junit.matches("name=\"load:generator_on_schedule\"").count();
+    assert_eq!(junit.matches("<testcase").count() - notes, 7);
     assert!(!junit.contains("<failure"));
     assert!(outcome.dir.join("index.html").exists());
     assert!(outcome.dir.join("decisions/order-service.tsv").exists());

@@ -14,7 +14,10 @@
 //! - after a probe, the breaker reopened at the earliest failed end of a
 //!   probe call, or closed when probe calls succeeded: at the last of the
 //!   stated number of half-open calls, or, that number unknown, at the
-//!   first successful probe end followed by another admission.
+//!   first successful probe end followed by another admission;
+//! - a rejecting spell after a closing read with no failed call between
+//!   them is no opening (a breaker opens from closed only on failures): the
+//!   breaker was still half-open, and the closing moves past the spell.
 
 use std::collections::HashMap;
 
@@ -127,6 +130,17 @@ pub(super) fn read(input: &Input<'_>, c: &Classified) -> Inference {
                 Decision::Undecided { .. } => {}
             }
         }
+        // No call failed between the last closing read and these
+        // rejections: a breaker opens from closed only on failed calls, so
+        // it had not closed yet — still half-open, it turned away calls
+        // beyond its probes, and closed once the last of them succeeded.
+        if let Some(&closed) = inference.episodes.closed_at_s.last()
+            && !tl.failed_between(closed, first_hi)
+        {
+            tl.close_later(closed, spell, &mut inference);
+            open = false;
+            continue;
+        }
         let at = tl.opening(first_hi, &mut inference);
         inference.episodes.opened_at_s.push(at);
         open = true;
@@ -202,6 +216,42 @@ impl<'a> Timeline<'a> {
             input,
             stated_calls: input.stated.half_open_calls,
         }
+    }
+
+    /// Whether a call that reached the downstream ended failed in `(from, to]`.
+    fn failed_between(&self, from: f64, to: f64) -> bool {
+        self.ends
+            .iter()
+            .any(|(t, failed)| *failed && *t > from && *t <= to)
+    }
+
+    /// Moves a closing read at `read` past the rejecting `spell` that
+    /// followed it: to the last successful call end before the first
+    /// admission after the spell (that admission itself when none).
+    fn close_later(&self, read: f64, spell: &Spell, inference: &mut Inference) {
+        let Some(next) = self.items[spell.to..].iter().find_map(|i| match i {
+            Item::Admit { t, .. } => Some(*t),
+            Item::Reject { .. } => None,
+        }) else {
+            return;
+        };
+        let at = self
+            .ends
+            .iter()
+            .filter(|(t, failed)| !*failed && *t > read && *t <= next)
+            .map(|(t, _)| *t)
+            .reduce(f64::max)
+            .unwrap_or(next);
+        if let Some(last) = inference.episodes.closed_at_s.last_mut() {
+            *last = at;
+        }
+        inference.evidence.push(format!(
+            "calls were turned away from {} to {} with no call failing since the closing read at {}: still half-open then, closed at {}",
+            secs(self.items[spell.from].t()),
+            secs(self.items[spell.to - 1].t()),
+            secs(read),
+            secs(at)
+        ));
     }
 
     /// When the breaker opened from closed, given the first answer of the

@@ -358,6 +358,33 @@ fn requests_turned_away_while_successful_probes_run_are_no_reopening() {
     assert_eq!(i.episodes.probes[0].calls, Some(3), "{i:#?}");
 }
 
+#[test]
+fn rejections_between_single_successful_probes_are_no_reopening() {
+    // Open from ~1.136 s; the fault is over. Half-open from 1.44 s, the
+    // breaker lets one probe through every 60 ms (1.44, 1.50, 1.56 s), each
+    // a quick success, and turns the requests between them away; the third
+    // success closes it. With the limit unknown, the first success read as
+    // a closing; the rejections after it are not a new opening, since no
+    // call failed in between.
+    let sim = Sim::run(0.02, 2.5, |sent| {
+        let probe = (1.44 - 1e-9..1.58).contains(&sent)
+            && ((sent - 1.44) / 0.06 - ((sent - 1.44) / 0.06).round()).abs() < 1e-6;
+        match sent {
+            t if t < 1.0 - 1e-9 => call(0.001, 1, 0.0, false),
+            t if t < 1.14 - 1e-9 => call(0.001, 4, 0.018, true),
+            _ if probe => call(0.001, 1, 0.0, false),
+            t if t < 1.58 - 1e-9 => Fate::Reject { after: 0.0005 },
+            _ => call(0.001, 1, 0.0, false),
+        }
+    });
+    let i = sim.infer(1.0, 2.5);
+    assert_eq!(i.episodes.opened_at_s.len(), 1, "{i:#?}");
+    assert_eq!(i.episodes.closed_at_s.len(), 1, "{i:#?}");
+    let closed = i.episodes.closed_at_s[0];
+    assert!((1.44..=1.562).contains(&closed), "closed at {closed}");
+    assert!(i.episodes.probes.iter().all(|p| p.closed), "{i:#?}");
+}
+
 /// Refused connections from 1.0 s to 2.0 s: attempted calls take
 /// `attempted` (their retry sleeps); from 1.14 s the breaker rejects; the
 /// probe at 1.44 s is attempted; from 2.0 s calls reach it again.

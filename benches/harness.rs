@@ -242,6 +242,7 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> Run {
         timeout: Duration::from_secs(10),
         max_lag: Duration::from_secs(1),
         requests: Some(Arc::clone(&requests)),
+        slice: faultline::load::schedule::Slice::WHOLE,
     };
     let flusher = {
         let requests = Arc::clone(&requests);

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::distribute::crew::EngineKind;
 use crate::scenario::StackKind;
 
 /// faultline: drive a service stack with load while faults hit its
@@ -50,6 +51,31 @@ pub enum Command {
         /// recovery time is worse by more than this (e.g. 10%).
         #[arg(long, value_name = "PCT", default_value = "10%", requires = "baseline")]
         max_regression: String,
+        /// Generate the load on N workers (this process keeps the stack,
+        /// the faults, the observers and the verdict; worker k sends
+        /// arrivals k, k+N, k+2N, … of every journey).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        workers: Option<u16>,
+        /// Where the workers run.
+        #[arg(long, value_enum, default_value = "local", requires = "workers")]
+        engine: EngineArg,
+        /// --engine kubernetes: where the pods reach this process,
+        /// HOST:PORT (it listens on every interface at that port).
+        #[arg(long, value_name = "HOST:PORT", requires = "workers")]
+        advertise: Option<String>,
+        /// --engine swarm or kubernetes: the faultline image the workers
+        /// run (default: built here; Kubernetes needs it in a registry the
+        /// cluster pulls from).
+        #[arg(long, requires = "workers")]
+        image: Option<String>,
+        /// --engine kubernetes: the namespace of the workers' objects.
+        #[arg(
+            long,
+            default_value = "default",
+            value_name = "NS",
+            requires = "workers"
+        )]
+        namespace: String,
     },
     /// Explore every client of the stack under every fault class, under
     /// load: one generated scenario per client and fault class, run in
@@ -253,6 +279,28 @@ pub enum K8sAction {
         #[arg(long, default_value = "1Gi")]
         memory: String,
     },
+}
+
+/// `--engine` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EngineArg {
+    /// Worker processes on this machine.
+    Local,
+    /// A Docker Swarm service on this machine's engine (made a single-node
+    /// swarm for the run if it is not one).
+    Swarm,
+    /// An Indexed Job applied with kubectl and your kubeconfig.
+    Kubernetes,
+}
+
+impl From<EngineArg> for EngineKind {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::Local => EngineKind::Local,
+            EngineArg::Swarm => EngineKind::Swarm,
+            EngineArg::Kubernetes => EngineKind::Kubernetes,
+        }
+    }
 }
 
 /// `--stack` values.

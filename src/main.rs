@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use clap::Parser;
 use faultline::cli::{Cli, Command};
 use faultline::control;
+use faultline::distribute::crew::Distribution;
 use faultline::report::{compare, suite, summary};
 use faultline::run::{RunOptions, run};
 use faultline::scenario::StackKind;
@@ -248,7 +249,23 @@ fn main() -> ExitCode {
             quiet,
             baseline,
             max_regression,
+            workers,
+            engine,
+            advertise,
+            image,
+            namespace,
         } => {
+            let distribution = workers.map(|n| Distribution {
+                workers: usize::from(n),
+                engine: engine.into(),
+                advertise,
+                image,
+                kube: faultline::distribute::engine::kubernetes::KubeOptions {
+                    namespace,
+                    ..Default::default()
+                },
+                program: None,
+            });
             let gate = match baseline
                 .map(|b| compare::parse_threshold(&max_regression).map(|t| (b, t)))
                 .transpose()
@@ -273,6 +290,7 @@ fn main() -> ExitCode {
                 stack.map(Into::into),
                 quiet,
                 gate,
+                distribution,
             ))
         }
     };
@@ -524,6 +542,7 @@ async fn run_all(
     stack: Option<StackKind>,
     quiet: bool,
     gate: Gate,
+    distribution: Option<Distribution>,
 ) -> u8 {
     // Every file is checked before anything starts.
     let Some(mut plans) = load_all(paths, stack) else {
@@ -545,6 +564,7 @@ async fn run_all(
                 baseline,
                 max_regression,
             }),
+        distribution,
     };
     let mut code = PASS;
     let mut index = Vec::new();

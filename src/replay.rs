@@ -99,6 +99,7 @@ pub async fn replay(
             .unwrap_or_else(|| PathBuf::from("reports")),
         quiet: true,
         baseline: None,
+        distribution: None,
     };
     let outcome = run(&plan, &options, cancel).await?;
     let decisions = compare_decisions(&dir.join("decisions"), &outcome.dir.join("decisions"));

@@ -10,14 +10,18 @@ use chrono::{SecondsFormat, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::RunClock;
+use crate::distribute::coordinator::DistributeError;
+use crate::distribute::crew::{Crew, Distribution};
+use crate::distribute::messages::WorkPlan;
+use crate::distribute::skew::now_ns;
 use crate::faults;
-use crate::load::driver::{self, Lane, LoadError, LoadSettings};
+use crate::load::driver::{self, LoadError};
 use crate::load::journeys::Caller;
-use crate::load::recorder::Recorder;
 use crate::load::requests::RequestRecord;
-use crate::load::{progress, series_of};
+use crate::load::schedule::Slice;
+use crate::load::{self, progress};
 use crate::observe::{self, Observations, arrivals, integrity, sut};
-use crate::report::{Report, compare};
+use crate::report::{LoadWorkers, Report, compare};
 use crate::spill::Spill;
 use crate::stack::{Stack, StackError, preflight};
 use crate::verdict;
@@ -26,6 +30,10 @@ use crate::verdict::Plan;
 /// Time between starting goose and the first intended request, so every
 /// goose user is up before the schedule begins.
 const LEAD: Duration = Duration::from_millis(500);
+
+/// The same with workers: the plan reaches each of them, which checks it
+/// and starts its goose users, before the schedule begins.
+const DISTRIBUTED_LEAD: Duration = Duration::from_secs(3);
 
 /// The signal that interrupted this process's runs: signals are
 /// process-wide, so the record is too (set by the binary's handler).
@@ -46,6 +54,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Compare with a baseline run; a regression fails the run.
     pub baseline: Option<crate::report::compare::Gate>,
+    /// Generate the load on workers (`--workers N --engine …`) instead of
+    /// in this process.
+    pub distribution: Option<Distribution>,
 }
 
 /// A finished run.
@@ -69,6 +80,10 @@ pub enum RunError {
     /// The load could not run.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The workers could not be started, or one was lost: the load is not
+    /// the scenario's, so there is no verdict.
+    #[error("the run is invalid: {0}")]
+    Workers(#[from] DistributeError),
     /// The run folder could not be written.
     #[error("cannot write the run folder {path}: {source}")]
     Io {
@@ -113,44 +128,47 @@ async fn run_in(
         injectors = %stack.injectors.iter().map(|i| i.url()).collect::<Vec<_>>().join(" "),
         "stack up"
     );
-    let caller = Arc::new(Caller::new(
-        scenario.merchant.clone(),
-        run_tag(scenario.seed),
-    ));
+    let tag = run_tag(scenario.seed);
+    let caller = Arc::new(Caller::new(scenario.merchant.clone(), tag.clone()));
     if let Err(e) = preflight::check(&stack, scenario, &caller).await {
         stack.shutdown().await;
         return Err(e.into());
     }
 
     tracing::debug!("preflight passed");
-    let (specs, lane_series) = series_of(&scenario.load);
-    let recorder = Arc::new(Recorder::new(
-        specs,
-        scenario.phases.clone(),
-        scenario.load.window,
-        scenario.load.timeout,
-        scenario.seed,
-    ));
-    let load_start = Instant::now() + LEAD;
-    let started_at = (Utc::now() + LEAD).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut crew = match &options.distribution {
+        None => None,
+        Some(distribution) => {
+            let run_id = dir.file_name().map_or_else(
+                || scenario.name.clone(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            match Crew::start(distribution, &run_id, dir).await {
+                Ok(crew) => Some(crew),
+                Err(e) => {
+                    stack.shutdown().await;
+                    return Err(e.into());
+                }
+            }
+        }
+    };
+    let lead = if crew.is_some() {
+        DISTRIBUTED_LEAD
+    } else {
+        LEAD
+    };
+    let recorder = Arc::new(load::recorder(scenario, false));
+    let start_ns = now_ns().saturating_add(i64::try_from(lead.as_nanos()).unwrap_or(i64::MAX));
+    let load_start = Instant::now() + lead;
+    let started_at = (Utc::now() + lead).to_rfc3339_opts(SecondsFormat::Millis, true);
     let clock = RunClock::new(stack.clock, load_start);
-    let lanes = scenario
-        .load
-        .journeys
-        .iter()
-        .zip(lane_series)
-        .map(|(journey, (index, webhook_series))| Lane {
-            journey: journey.clone(),
-            index,
-            target: stack
-                .services
-                .get(&journey.kind.entry())
-                .cloned()
-                .unwrap_or_default(),
-            series: index,
-            webhook_series,
-        })
-        .collect();
+    let lanes = load::lanes(scenario, |journey| {
+        stack
+            .services
+            .get(&journey.kind.entry())
+            .cloned()
+            .unwrap_or_default()
+    });
     let requests_path = dir.join("requests.bin");
     let requests = match Spill::<RequestRecord>::create(&requests_path) {
         Ok(spill) => Arc::new(spill),
@@ -162,13 +180,25 @@ async fn run_in(
             });
         }
     };
-    let settings = LoadSettings {
-        model: scenario.load.model,
-        duration: scenario.duration,
-        timeout: scenario.load.timeout,
-        max_lag: scenario.load.max_lag,
-        requests: Some(Arc::clone(&requests)),
-    };
+    let settings = load::settings(scenario, Slice::WHOLE, Arc::clone(&requests));
+    if let Some(members) = crew.as_mut() {
+        let work = WorkPlan {
+            scenario_path: scenario.path.display().to_string(),
+            scenario_source: scenario.source.clone(),
+            stack: scenario.stack.kind,
+            seed: scenario.seed,
+            run_tag: tag,
+            targets: lanes.iter().map(|lane| lane.target.clone()).collect(),
+            start_ns,
+        };
+        if let Err(e) = members.plan(&work).await {
+            if let Some(crew) = crew.take() {
+                crew.stop().await;
+            }
+            stack.shutdown().await;
+            return Err(e.into());
+        }
+    }
 
     let observing = CancellationToken::new();
     let sampler = tokio::spawn(sut::sample(
@@ -185,17 +215,33 @@ async fn run_in(
         options.quiet,
         observing.clone(),
     );
-    let load = async {
-        let done = tokio::join!(
-            faults::run(scenario.faults.clone(), &stack, clock, cancel.clone()),
-            driver::drive(
+    // A lost worker ends the fault timeline too; an interruption (the
+    // parent) ends both.
+    let abort = cancel.child_token();
+    let driving = async {
+        match crew.as_mut() {
+            Some(crew) => crew
+                .pump(&recorder, &requests, cancel.clone(), abort.clone())
+                .await
+                .map(|(_, figures)| Some(figures))
+                .map_err(RunError::from),
+            None => driver::drive(
                 lanes,
                 &settings,
                 Arc::clone(&caller),
                 Arc::clone(&recorder),
                 load_start,
-                cancel.clone()
-            ),
+                cancel.clone(),
+            )
+            .await
+            .map(|_| None)
+            .map_err(RunError::from),
+        }
+    };
+    let load = async {
+        let done = tokio::join!(
+            faults::run(scenario.faults.clone(), &stack, clock, abort.clone()),
+            driving,
         );
         observing.cancel();
         done
@@ -209,9 +255,18 @@ async fn run_in(
     tracing::debug!(cancelled = cancel.is_cancelled(), "load finished");
     let sut_samples = sampler.await.unwrap_or_default();
     let _ = progress.await;
-    if let Err(e) = driven {
-        stack.shutdown().await;
-        return Err(e.into());
+    let workers = match driven {
+        Ok(workers) => workers,
+        Err(e) => {
+            if let Some(crew) = crew {
+                crew.stop().await;
+            }
+            stack.shutdown().await;
+            return Err(e);
+        }
+    };
+    if let Some(crew) = crew {
+        crew.stop().await;
     }
 
     let load = recorder.finish();
@@ -256,6 +311,12 @@ async fn run_in(
     let mut report = Report::new(scenario, &obs, &analysis, started_at, cancel.is_cancelled());
     if report.interrupted {
         report.interrupted_by = INTERRUPTED_BY.get().map(|s| s.to_string());
+    }
+    if let (Some(figures), Some(distribution)) = (workers, &options.distribution) {
+        report.load_workers = Some(LoadWorkers {
+            engine: distribution.engine,
+            workers: figures,
+        });
     }
     // The comparison is part of the report, written once with it: report,
     // JUnit, page and summary all say the same.

@@ -26,6 +26,8 @@ pub struct Spill<T: Record> {
     path: PathBuf,
     queue: SegQueue<T>,
     out: Mutex<Option<BufWriter<File>>>,
+    /// No file: records wait for [`Spill::take`].
+    detached: bool,
 }
 
 impl<T: Record> Spill<T> {
@@ -39,7 +41,28 @@ impl<T: Record> Spill<T> {
             path: path.to_path_buf(),
             queue: SegQueue::new(),
             out: Mutex::new(Some(BufWriter::with_capacity(1 << 16, file))),
+            detached: false,
         })
+    }
+
+    /// A spill with no file: records are only queued, for the owner to
+    /// [`Spill::take`] (a worker sends them to its coordinator).
+    pub fn detached() -> Self {
+        Self {
+            path: PathBuf::new(),
+            queue: SegQueue::new(),
+            out: Mutex::new(None),
+            detached: true,
+        }
+    }
+
+    /// Every queued record, taken off the queue (not written).
+    pub fn take(&self) -> Vec<T> {
+        let mut taken = Vec::with_capacity(self.queue.len());
+        while let Some(record) = self.queue.pop() {
+            taken.push(record);
+        }
+        taken
     }
 
     /// Where the records go.
@@ -52,10 +75,14 @@ impl<T: Record> Spill<T> {
         self.queue.push(record);
     }
 
-    /// Writes every queued record to the file. A write error is logged
+    /// Writes every queued record to the file (a detached spill keeps
+    /// them for [`Spill::take`]). A write error is logged
     /// once and the file abandoned: evidence goes missing (and the verdict
     /// says so) rather than the run failing.
     pub fn flush(&self) {
+        if self.detached {
+            return;
+        }
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let mut buf = vec![0u8; T::SIZE];
         while let Some(record) = self.queue.pop() {
@@ -100,6 +127,24 @@ pub fn read<T: Record>(path: &Path, mut keep: impl FnMut(&T) -> bool) -> std::io
     }
 }
 
+/// `records` in their file encoding, one after the other.
+pub fn encode_all<T: Record>(records: &[T]) -> Vec<u8> {
+    let mut bytes = vec![0u8; records.len() * T::SIZE];
+    for (record, out) in records.iter().zip(bytes.chunks_exact_mut(T::SIZE)) {
+        record.encode(out);
+    }
+    bytes
+}
+
+/// The records of [`encode_all`]'s `bytes`; None when `bytes` is not a
+/// whole number of records.
+pub fn decode_all<T: Record>(bytes: &[u8]) -> Option<Vec<T>> {
+    bytes
+        .len()
+        .is_multiple_of(T::SIZE)
+        .then(|| bytes.chunks_exact(T::SIZE).map(T::decode).collect())
+}
+
 /// Little-endian field access for [`Record`] implementations.
 pub(crate) mod le {
     /// Writes `v` at `out[at..at + 8]`.
@@ -141,6 +186,21 @@ mod tests {
         fn decode(bytes: &[u8]) -> Self {
             Pair(le::u64_at(bytes, 0), le::u16_at(bytes, 8))
         }
+    }
+
+    #[test]
+    fn a_detached_spill_hands_its_records_over_in_push_order() {
+        let spill = Spill::<Pair>::detached();
+        for i in 0..10u64 {
+            spill.push(Pair(i, 1));
+        }
+        spill.flush();
+        let taken = spill.take();
+        assert_eq!(taken.len(), 10);
+        let bytes = encode_all(&taken);
+        assert_eq!(decode_all::<Pair>(&bytes), Some(taken));
+        assert_eq!(decode_all::<Pair>(&bytes[1..]), None);
+        assert!(spill.take().is_empty());
     }
 
     #[test]

@@ -48,6 +48,7 @@ async fn a_regression_against_the_baseline_fails_every_output_alike() {
         out: out.clone(),
         quiet: true,
         baseline,
+        distribution: None,
     };
     let fast = support::scenario("fast", &scenario(""));
     let first = run(&fast, &options(None), CancellationToken::new())

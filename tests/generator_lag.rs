@@ -31,6 +31,7 @@ async fn a_lagging_generator_is_named_in_every_output() {
         out: out.clone(),
         quiet: true,
         baseline: None,
+        distribution: None,
     };
     let plan = support::scenario("generator-lag", SCENARIO);
     let outcome = run(&plan, &options, CancellationToken::new())

@@ -146,6 +146,7 @@ async fn the_toy_kind_is_evaluated_and_reported_like_the_others() {
         out: dir.join("reports"),
         quiet: true,
         baseline: None,
+        distribution: None,
     };
     let outcome = run(&plan, &options, CancellationToken::new())
         .await

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 
+use super::engine::EngineError;
 use super::messages::{FromWorker, ToWorker};
 use super::skew::{Exchange, Offset, now_ns};
 use super::wire::{Link, WireError};
@@ -65,6 +66,35 @@ pub enum DistributeError {
     /// The listening socket failed.
     #[error("cannot accept workers: {0}")]
     Accept(std::io::Error),
+    /// The engine could not start or watch the workers.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A worker would not run the plan.
+    #[error("{worker} refused the plan: {reason}")]
+    Refused {
+        /// Which.
+        worker: String,
+        /// Why.
+        reason: String,
+    },
+    /// A worker's clock is too far off, or drifted too far.
+    #[error("{worker}: {why}")]
+    Skew {
+        /// Which.
+        worker: String,
+        /// How.
+        why: String,
+    },
+    /// A worker could not keep up with its slice of the schedule.
+    #[error(
+        "{worker} fell behind its share of the schedule: it dropped {dropped} requests it could not start within max_lag, so the merged load is not the scenario's"
+    )]
+    Behind {
+        /// Which.
+        worker: String,
+        /// Requests it dropped.
+        dropped: u64,
+    },
 }
 
 /// Waits for `workers` workers on `listener`, within `within` in all, and

@@ -10,12 +10,15 @@
 //! exactly). A worker lost, restarted or behind makes the run invalid.
 //!
 //! - [`contract`]: how a worker learns who it is (the same for every engine);
+//! - [`crew`]: the coordinator's workers of one run, from start to merge;
+//! - [`worker`]: `faultline worker`, which runs a slice;
 //! - [`wire`]: the framed messages between them;
 //! - [`skew`]: clock offsets and the bound on them;
 //! - [`engine`]: where workers run beyond this machine (Swarm, Kubernetes).
 
 pub mod contract;
 pub mod coordinator;
+pub mod crew;
 pub mod engine;
 pub mod messages;
 pub mod skew;

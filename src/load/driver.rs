@@ -34,7 +34,7 @@ use super::client::Pool;
 use super::journeys::{Answer, Caller, PaymentAnswer, read_payment};
 use super::recorder::{BEHIND_P99, Recorder};
 use super::requests::RequestRecord;
-use super::schedule::Schedule;
+use super::schedule::{Schedule, Slice};
 use crate::platform::JourneyKind;
 use crate::scenario::{Journey, Model};
 use crate::spill::Spill;
@@ -89,6 +89,9 @@ pub struct LoadSettings {
     pub max_lag: Duration,
     /// Where every request's record goes (flushed by the caller).
     pub requests: Option<Arc<Spill<RequestRecord>>>,
+    /// The share of every journey this process sends: [`Slice::WHOLE`],
+    /// or a worker's slice of a distributed run.
+    pub slice: Slice,
 }
 
 /// What the driver reports besides the recorder.
@@ -107,6 +110,8 @@ struct Worker {
     webhook_series: Option<usize>,
     success: Vec<u16>,
     schedule: Option<Schedule>,
+    /// Which of the schedule's arrivals are this process's.
+    slice: Slice,
     /// Open model: one permit per arrival fallen due (closed when the
     /// schedule is done or the run cancelled).
     due: Option<Arc<Semaphore>>,
@@ -144,7 +149,7 @@ impl Worker {
                 Err(_) => return self.idle().await,
             }
         }
-        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let k = self.slice.global(self.next.fetch_add(1, Ordering::Relaxed));
         let intended = match &self.schedule {
             Some(schedule) => match schedule.at(k) {
                 Some(offset) => self.load_start + offset,
@@ -299,9 +304,11 @@ impl Worker {
         self.recorder.ack(self.series, payment.ack);
     }
 
-    /// Open model: how many arrivals the schedule holds.
+    /// Open model: how many of the schedule's arrivals are this process's.
     fn total(&self) -> u64 {
-        self.schedule.as_ref().map_or(0, Schedule::total)
+        self.schedule
+            .as_ref()
+            .map_or(0, |s| self.slice.count(s.total()))
     }
 
     /// Nothing to send (schedule done, run over or cancelled): wait without
@@ -322,28 +329,30 @@ impl Worker {
     }
 }
 
-/// Open model: adds a permit to `due` for every arrival of `schedule` as it
-/// falls due. One timer wakes it for the next arrival; arrivals due at once
-/// go out together. Once all are out, permits without end let the users
-/// find the schedule done (and idle); `cancel` closes `due` instead.
+/// Open model: adds a permit to `due` for every arrival of `schedule` in
+/// `slice` as it falls due. One timer wakes it for the next arrival;
+/// arrivals due at once go out together. Once all are out, permits without
+/// end let the users find the schedule done (and idle); `cancel` closes
+/// `due` instead.
 async fn release(
     schedule: Schedule,
+    slice: Slice,
     due: Arc<Semaphore>,
     load_start: Instant,
     cancel: CancellationToken,
 ) {
-    let total = schedule.total();
+    let total = slice.count(schedule.total());
     let mut released = 0;
     while released < total {
         let now = Instant::now();
         if now >= load_start {
-            let count = schedule.due_at(now - load_start);
+            let count = slice.count(schedule.due_at(now - load_start));
             if count > released {
                 due.add_permits(usize::try_from(count - released).unwrap_or(usize::MAX));
                 released = count;
             }
         }
-        let Some(next) = schedule.at(released) else {
+        let Some(next) = schedule.at(slice.global(released)) else {
             break;
         };
         tokio::select! {
@@ -357,16 +366,26 @@ async fn release(
     due.add_permits(Semaphore::MAX_PERMITS / 2);
 }
 
-/// How many goose users a journey needs.
-fn workers(journey: &Journey, schedule: Option<&Schedule>, timeout: Duration) -> usize {
+/// How many goose users a journey needs for its `slice`.
+fn workers(
+    journey: &Journey,
+    schedule: Option<&Schedule>,
+    slice: Slice,
+    timeout: Duration,
+) -> usize {
     match schedule {
         // Enough to keep every request of the peak rate in flight for the
         // whole timeout, with half again as headroom: a slow SUT is measured,
         // not waited for.
-        Some(s) => ((s.peak_rate() * timeout.as_secs_f64() * 1.5).ceil() as usize + 16)
+        Some(s) => ((peak_rate(s, slice) * timeout.as_secs_f64() * 1.5).ceil() as usize + 16)
             .clamp(4, MAX_WORKERS),
-        None => journey.users as usize,
+        None => usize::try_from(slice.users(u64::from(journey.users))).unwrap_or(usize::MAX),
     }
+}
+
+/// The peak rate of `slice`'s share of `schedule`, requests/s.
+fn peak_rate(schedule: &Schedule, slice: Slice) -> f64 {
+    schedule.peak_rate() / slice.of.max(1) as f64
 }
 
 /// Runs the load: returns once every journey's time is up and the requests
@@ -395,7 +414,17 @@ pub async fn drive(
     for lane in lanes {
         let schedule = (settings.model == Model::Open)
             .then(|| Schedule::new(&lane.journey.rate, settings.duration));
-        let users = workers(&lane.journey, schedule.as_ref(), settings.timeout);
+        let users = workers(
+            &lane.journey,
+            schedule.as_ref(),
+            settings.slice,
+            settings.timeout,
+        );
+        if users == 0 {
+            // A closed-model journey with fewer users than workers: this
+            // worker has none of them.
+            continue;
+        }
         total_users += users;
         // Closed: one connection per user. Open: a few, more as the SUT
         // holds them longer, never more than there are users.
@@ -410,6 +439,7 @@ pub async fn drive(
             let due = Arc::new(Semaphore::new(0));
             releasers.push(tokio::spawn(release(
                 schedule.clone(),
+                settings.slice,
                 Arc::clone(&due),
                 load_start,
                 cancel.clone(),
@@ -422,8 +452,11 @@ pub async fn drive(
             series: lane.series,
             webhook_series: lane.webhook_series,
             success: lane.journey.success_statuses.clone(),
-            peak_rate: schedule.as_ref().map_or(0.0, Schedule::peak_rate),
+            peak_rate: schedule
+                .as_ref()
+                .map_or(0.0, |s| peak_rate(s, settings.slice)),
             schedule,
+            slice: settings.slice,
             due,
             think: lane.journey.think,
             next: AtomicU64::new(0),
@@ -454,6 +487,10 @@ pub async fn drive(
             .map_err(|e| LoadError(e.to_string()))?
             .register_transaction(Transaction::new(step).set_name(&lane.journey.name));
         attack = attack.register_scenario(scenario);
+    }
+    if total_users == 0 {
+        // A worker whose share of every closed-model journey is no user.
+        return Ok(DriverStats::default());
     }
     let run_time =
         (settings.duration + settings.timeout + Duration::from_secs(30)).as_secs() as usize;

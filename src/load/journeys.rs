@@ -43,6 +43,9 @@ pub struct Caller {
     merchant: Merchant,
     /// Makes order numbers unique across runs against the same SUT.
     tag: String,
+    /// Prefixes nonces: the tag, and a worker's index in a distributed run
+    /// (its nonces count from 0 like every other worker's).
+    nonce_tag: String,
     nonce: AtomicU64,
     /// The dashboard's path, built once.
     dashboard: String,
@@ -51,12 +54,22 @@ pub struct Caller {
 impl Caller {
     /// A caller acting as `merchant`; `tag` prefixes every business id.
     pub fn new(merchant: Merchant, tag: impl Into<String>) -> Self {
+        let tag = tag.into();
         Self {
             dashboard: format!("/api/v1/merchants/{}/dashboard", merchant.id),
             merchant,
-            tag: tag.into(),
+            nonce_tag: tag.clone(),
+            tag,
             nonce: AtomicU64::new(0),
         }
+    }
+
+    /// The caller of worker `index` of a distributed run: the same business
+    /// ids as one process would send (they come from the arrival number),
+    /// nonces of its own.
+    pub fn for_worker(mut self, index: usize) -> Self {
+        self.nonce_tag = format!("{}-w{index}", self.tag);
+        self
     }
 
     /// The journey's request for its `k`-th arrival; `journey` keeps the ids
@@ -89,7 +102,7 @@ impl Caller {
         let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
         let nonce = format!(
             "{}-n{}",
-            self.tag,
+            self.nonce_tag,
             self.nonce.fetch_add(1, Ordering::Relaxed)
         );
         let signature = reference_stack::sign(

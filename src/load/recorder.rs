@@ -37,6 +37,10 @@ use serde::{Deserialize, Serialize};
 use crate::platform::JourneyKind;
 use crate::scenario::Phase;
 
+mod forward;
+
+pub use forward::{Forwarded, MergeError, RawPhase, RawSeries, RawWindow};
+
 /// Most acknowledged payments kept per series for the integrity check.
 pub const ACK_SAMPLE: usize = 10_000;
 
@@ -51,7 +55,7 @@ pub const LATE: Duration = Duration::from_millis(10);
 pub const BEHIND_P99: Duration = Duration::from_millis(5);
 
 /// How a request ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Outcome {
     /// A success status.
     Ok(u16),
@@ -84,7 +88,7 @@ impl Outcome {
 }
 
 /// A payment the SUT acknowledged, and the status it should be found in.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ack {
     /// The SUT's payment number.
     pub payment_no: String,
@@ -364,6 +368,10 @@ struct SeriesState {
     acks: Vec<Ack>,
     acks_total: u64,
     rng: ChaCha8Rng,
+    /// A coordinator's recorder: requests and errors of the windows
+    /// absorbed from workers so far (the totals come at the end), for the
+    /// progress line.
+    streamed: (u64, u64),
 }
 
 /// Thread-safe recorder for a run's series.
@@ -380,6 +388,11 @@ pub struct Recorder {
     /// Windows this far behind the newest can no longer receive results (a
     /// request lasts at most the load timeout), so they are summarised.
     settle: u64,
+    /// A worker's recorder: settled windows and acknowledgements are kept
+    /// raw for [`Recorder::forward`] instead of summarised and sampled.
+    forwarding: bool,
+    /// A worker's acknowledgements, by series, until forwarded.
+    forwarded_acks: SegQueue<(usize, Ack)>,
 }
 
 /// Latency histograms: 3 significant digits, growing only as far as the
@@ -430,6 +443,7 @@ impl Recorder {
                     acks: Vec::new(),
                     acks_total: 0,
                     rng: ChaCha8Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9)),
+                    streamed: (0, 0),
                 })
             })
             .collect();
@@ -441,6 +455,8 @@ impl Recorder {
             phases,
             window,
             settle,
+            forwarding: false,
+            forwarded_acks: SegQueue::new(),
         }
     }
 
@@ -515,6 +531,10 @@ impl Recorder {
 
     /// Keeps an acknowledged payment (reservoir sample).
     pub fn ack(&self, series: usize, ack: Ack) {
+        if self.forwarding {
+            self.forwarded_acks.push((series, ack));
+            return;
+        }
         let Some(mut s) = self.lock(series) else {
             return;
         };
@@ -547,6 +567,9 @@ impl Recorder {
     /// called now and then off the request path (the driver's housekeeping)
     /// so finished windows do not pile up raw, and by [`Recorder::finish`].
     pub fn settle(&self) {
+        if self.forwarding {
+            return;
+        }
         for (queue, closed) in self.settled.iter().zip(&self.closed) {
             let mut done = Vec::new();
             while let Some((index, acc)) = queue.pop() {
@@ -609,8 +632,8 @@ impl Recorder {
         for i in 0..self.states.len() {
             let (index, requests, known, copy) = {
                 let Some(s) = self.lock(i) else { continue };
-                live.requests += s.total.requests;
-                live.errors += s.total.errors;
+                live.requests += s.total.requests.max(s.streamed.0);
+                live.errors += s.total.errors.max(s.streamed.1);
                 // The newest window with data is still filling; take the one before.
                 let Some((index, acc)) = s.open.range(..s.newest).next_back() else {
                     continue;

@@ -124,9 +124,76 @@ impl Schedule {
     }
 }
 
+/// A worker's share of every schedule: arrivals `index`, `index + of`,
+/// `index + 2·of`, … — interleaved, so the workers' union is the whole
+/// schedule exactly and no two workers burst together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slice {
+    /// The worker's index, below `of`.
+    pub index: u64,
+    /// How many workers share the schedule.
+    pub of: u64,
+}
+
+impl Slice {
+    /// The whole schedule: one process runs it all.
+    pub const WHOLE: Slice = Slice { index: 0, of: 1 };
+
+    /// The arrival number in the whole schedule of this slice's `k`-th.
+    pub fn global(&self, k: u64) -> u64 {
+        self.index.saturating_add(k.saturating_mul(self.of))
+    }
+
+    /// How many of the first `count` arrivals of the whole schedule are
+    /// this slice's.
+    pub fn count(&self, count: u64) -> u64 {
+        if count > self.index {
+            (count - self.index - 1) / self.of.max(1) + 1
+        } else {
+            0
+        }
+    }
+
+    /// This slice's share of `n` closed-model users: `n / of`, the first
+    /// `n % of` workers one more.
+    pub fn users(&self, n: u64) -> u64 {
+        let of = self.of.max(1);
+        n / of + u64::from(self.index < n % of)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slices_partition_the_schedule_exactly() {
+        let schedule = Schedule::new(
+            &[(Duration::ZERO, 50.0), (Duration::from_secs(2), 400.0)],
+            Duration::from_secs(4),
+        );
+        for of in [1u64, 2, 3, 4, 7] {
+            let mut seen = Vec::new();
+            for index in 0..of {
+                let slice = Slice { index, of };
+                let mine = slice.count(schedule.total());
+                for k in 0..mine {
+                    let g = slice.global(k);
+                    assert!(schedule.at(g).is_some(), "{of} {index} {k}");
+                    seen.push(g);
+                }
+                // Counting due arrivals agrees with enumerating them.
+                for due in [0, 1, index, index + 1, schedule.total() / 2] {
+                    let direct = (0..due).filter(|g| g % of == index).count() as u64;
+                    assert_eq!(slice.count(due), direct, "{of} {index} {due}");
+                }
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (0..schedule.total()).collect::<Vec<_>>(), "{of}");
+            let users: u64 = (0..of).map(|index| Slice { index, of }.users(10)).sum();
+            assert_eq!(users, 10, "{of}");
+        }
+    }
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)

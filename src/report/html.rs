@@ -139,6 +139,42 @@ fn tables(body: &mut String, report: &Report) {
     body.push_str("</table>");
 }
 
+/// A distributed run's workers, each next to the merged figures.
+fn load_workers(body: &mut String, report: &Report) {
+    let Some(w) = &report.load_workers else {
+        return;
+    };
+    let _ = write!(
+        body,
+        "<h2>Load workers ({} on {})</h2><table><tr><th>worker</th><th>host</th><th>sent</th><th>late</th><th>dropped</th><th>users</th><th>connections</th><th>clock offset</th><th>drift</th></tr>",
+        w.workers.len(),
+        w.engine.name()
+    );
+    for f in &w.workers {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.2} ms ±{:.2}</td><td>{:+.2} ms</td></tr>",
+            f.index,
+            esc(&f.host),
+            f.sent,
+            f.late,
+            f.dropped,
+            f.users,
+            f.connections,
+            f.clock_offset_ms,
+            f.clock_uncertainty_ms,
+            f.clock_drift_ms
+        );
+    }
+    let (sent, late, dropped) = w.workers.iter().fold((0, 0, 0), |(s, l, d), f| {
+        (s + f.sent, l + f.late, d + f.dropped)
+    });
+    let _ = write!(
+        body,
+        "<tr><th>merged</th><td></td><th>{sent}</th><th>{late}</th><th>{dropped}</th><td></td><td></td><td></td><td></td></tr></table>"
+    );
+}
+
 /// Renders the page.
 pub(super) fn render(report: &Report, charts: &[Chart]) -> String {
     let mut body = String::new();
@@ -170,6 +206,7 @@ pub(super) fn render(report: &Report, charts: &[Chart]) -> String {
     section(&mut body, charts, "percentiles-", "Latency by percentile");
     section(&mut body, charts, "arrivals-", "Arrivals at the injectors");
     tables(&mut body, report);
+    load_workers(&mut body, report);
     let _ = write!(
         body,
         "<h2>Scenario</h2><pre>{}</pre>",

@@ -15,6 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::distribute::crew::{EngineKind, WorkerFigures};
 use crate::faults::FaultEvent;
 use crate::load::recorder::{GeneratorLag, PhaseRecord, SeriesRecord, WindowStats};
 use crate::observe::integrity::IntegrityResult;
@@ -236,6 +237,19 @@ pub struct Report {
     /// did, the latencies measured there include its lag, not only the SUT's.
     #[serde(default)]
     pub generator: GeneratorLag,
+    /// Where the load was generated, when on workers (`--workers N`): each
+    /// worker's figures next to the merged ones above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_workers: Option<LoadWorkers>,
+}
+
+/// A distributed run's workers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoadWorkers {
+    /// The engine they ran on.
+    pub engine: EngineKind,
+    /// Each worker, by index.
+    pub workers: Vec<WorkerFigures>,
 }
 
 impl Report {
@@ -287,6 +301,7 @@ impl Report {
             scenario_source: scenario.source.clone(),
             comparison: None,
             generator: obs.load.generator_lag(),
+            load_workers: None,
         }
     }
 

@@ -119,6 +119,28 @@ pub fn render(report: &Report, dir: &std::path::Path) -> String {
     if let Some(lag) = report.generator.describe() {
         let _ = writeln!(out, "  NOTE {lag}");
     }
+    if let Some(w) = &report.load_workers {
+        let _ = writeln!(
+            out,
+            "  load workers: {} on {}",
+            w.workers.len(),
+            w.engine.name()
+        );
+        for f in &w.workers {
+            let _ = writeln!(
+                out,
+                "    worker {} ({}): sent {}, late {}, dropped {}, clock {:+.2} ms ±{:.2}, drift {:+.2} ms",
+                f.index,
+                f.host,
+                f.sent,
+                f.late,
+                f.dropped,
+                f.clock_offset_ms,
+                f.clock_uncertainty_ms,
+                f.clock_drift_ms
+            );
+        }
+    }
     let _ = writeln!(out, "  verdict: {verdict} → {}", dir.display());
     out
 }

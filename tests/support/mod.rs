@@ -34,6 +34,7 @@ pub async fn run_scenario(scenario: &Plan) -> RunOutcome {
         out: scratch("reports"),
         quiet: true,
         baseline: None,
+        distribution: None,
     };
     run(scenario, &options, CancellationToken::new())
         .await

@@ -1,6 +1,7 @@
 //! Where workers run: an engine starts N `faultline worker` processes that
 //! dial the coordinator, reports the ones it lost, and stops them all.
 //!
+//! - [`local`]: N processes on this machine (the test bed);
 //! - [`swarm`]: a Docker Swarm service of N replicas (task slot = index + 1);
 //! - [`kubernetes`]: an Indexed Job of N completions, applied with `kubectl`.
 //!
@@ -9,6 +10,7 @@
 //! hidden.
 
 pub mod kubernetes;
+pub mod local;
 pub mod swarm;
 
 use crate::stack::docker::DockerError;

@@ -225,7 +225,6 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> Run {
         phases,
         Duration::from_secs(1),
         Duration::from_secs(10),
-        1,
     ));
     let lane = Lane {
         journey: journey(model, rate),
@@ -242,6 +241,8 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> Run {
         timeout: Duration::from_secs(10),
         max_lag: Duration::from_secs(1),
         requests: Some(Arc::clone(&requests)),
+        // The dashboard journey acknowledges no payment.
+        acks: None,
         slice: faultline::load::schedule::Slice::WHOLE,
     };
     let flusher = {

@@ -15,6 +15,7 @@ use crate::distribute::crew::{Crew, Distribution};
 use crate::distribute::messages::WorkPlan;
 use crate::distribute::skew::now_ns;
 use crate::faults;
+use crate::load::acks::AckRecord;
 use crate::load::driver::{self, LoadError};
 use crate::load::journeys::Caller;
 use crate::load::requests::RequestRecord;
@@ -180,7 +181,23 @@ async fn run_in(
             });
         }
     };
-    let settings = load::settings(scenario, Slice::WHOLE, Arc::clone(&requests));
+    let acks_path = dir.join("acks.bin");
+    let acks = match Spill::<AckRecord>::create(&acks_path) {
+        Ok(spill) => Arc::new(spill),
+        Err(source) => {
+            stack.shutdown().await;
+            return Err(RunError::Io {
+                path: acks_path,
+                source,
+            });
+        }
+    };
+    let settings = load::settings(
+        scenario,
+        Slice::WHOLE,
+        Arc::clone(&requests),
+        Arc::clone(&acks),
+    );
     if let Some(members) = crew.as_mut() {
         let work = WorkPlan {
             scenario_path: scenario.path.display().to_string(),
@@ -221,7 +238,7 @@ async fn run_in(
     let driving = async {
         match crew.as_mut() {
             Some(crew) => crew
-                .pump(&recorder, &requests, cancel.clone(), abort.clone())
+                .pump(&recorder, &requests, &acks, cancel.clone(), abort.clone())
                 .await
                 .map(|(_, figures)| Some(figures))
                 .map_err(RunError::from),
@@ -250,7 +267,7 @@ async fn run_in(
     let ((events, driven), arrival_files, ()) = tokio::join!(
         load,
         arrivals::drain(&stack, clock, &arrivals_dir, observing.clone()),
-        flush_every(&requests, observing.clone()),
+        flush_every(&requests, &acks, observing.clone()),
     );
     tracing::debug!(cancelled = cancel.is_cancelled(), "load finished");
     let sut_samples = sampler.await.unwrap_or_default();
@@ -277,7 +294,10 @@ async fn run_in(
         .filter_map(|c| c.check.integrity_journey())
     {
         {
-            let (Some(series), Some(j)) = (load.series(journey), scenario.journey(journey)) else {
+            let (Some(series), Some(j)) = (
+                load.series.iter().position(|s| s.name == journey),
+                scenario.journey(journey),
+            ) else {
                 continue;
             };
             let base = stack
@@ -286,7 +306,14 @@ async fn run_in(
                 .cloned()
                 .unwrap_or_default();
             integrity_results.push(
-                integrity::lookup(journey, &base, &series.acks, series.acks_total, &caller).await,
+                integrity::lookup(
+                    journey,
+                    &base,
+                    &acks_path,
+                    u16::try_from(series).unwrap_or(u16::MAX),
+                    &caller,
+                )
+                .await,
             );
         }
     }
@@ -340,17 +367,25 @@ async fn run_in(
     })
 }
 
-/// Writes the request records to their file now and then until `stop`
-/// fires, then once more.
-async fn flush_every(requests: &Spill<RequestRecord>, stop: CancellationToken) {
+/// Writes the request records and acknowledgements to their files now and
+/// then until `stop` fires, then once more.
+async fn flush_every(
+    requests: &Spill<RequestRecord>,
+    acks: &Spill<AckRecord>,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
-            _ = tick.tick() => requests.flush(),
+            _ = tick.tick() => {
+                requests.flush();
+                acks.flush();
+            }
             _ = stop.cancelled() => break,
         }
     }
     requests.flush();
+    acks.flush();
 }
 
 /// A fresh folder `<out>/<name>-<UTC time>[-n]`.

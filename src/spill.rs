@@ -127,6 +127,48 @@ pub fn read<T: Record>(path: &Path, mut keep: impl FnMut(&T) -> bool) -> std::io
     }
 }
 
+/// A spill file read a chunk at a time, in bounded memory.
+pub struct Chunks<T: Record> {
+    reader: Option<BufReader<File>>,
+    _records: std::marker::PhantomData<T>,
+}
+
+impl<T: Record> Chunks<T> {
+    /// Opens the file at `path`; a missing file reads as empty.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let reader = match File::open(path) {
+            Ok(f) => Some(BufReader::with_capacity(1 << 16, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            reader,
+            _records: std::marker::PhantomData,
+        })
+    }
+
+    /// The next records, at most `n`; empty at the end (a torn last
+    /// record is ignored).
+    pub fn next_chunk(&mut self, n: usize) -> std::io::Result<Vec<T>> {
+        let mut out = Vec::with_capacity(n);
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(out);
+        };
+        let mut buf = vec![0u8; T::SIZE];
+        while out.len() < n {
+            match reader.read_exact(&mut buf) {
+                Ok(()) => out.push(T::decode(&buf)),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.reader = None;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// `records` in their file encoding, one after the other.
 pub fn encode_all<T: Record>(records: &[T]) -> Vec<u8> {
     let mut bytes = vec![0u8; records.len() * T::SIZE];
@@ -217,6 +259,17 @@ mod tests {
         spill.flush();
         let all = read::<Pair>(&path, |_| true).expect("read");
         assert_eq!(all.len(), 1000);
+        let mut chunks = Chunks::<Pair>::open(&path).expect("opened");
+        let mut chunked = Vec::new();
+        loop {
+            let chunk = chunks.next_chunk(300).expect("read");
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(chunk.len() <= 300);
+            chunked.extend(chunk);
+        }
+        assert_eq!(chunked, all);
         assert!(all.iter().enumerate().all(|(i, p)| p.0 == i as u64));
         let sevens = read::<Pair>(&path, |p| p.1 == 0).expect("read");
         assert_eq!(sevens.len(), 143);

@@ -108,10 +108,13 @@ async fn four_local_workers_send_the_load_one_process_sends() {
             "same machine, same clock: {w:?}"
         );
     }
-    // Every acknowledged payment came back and was checked.
-    assert_eq!(b.acks_total, b.total.requests - b.total.errors);
-    let integrity = support::check(&four, "integrity:payment");
-    assert!(integrity.passed, "{}", support::explain(&four));
+    // Every acknowledged payment came back from the workers and was
+    // looked up.
+    let integrity = &four.observations.integrity[0];
+    assert_eq!(integrity.acknowledged, b.total.requests - b.total.errors);
+    assert_eq!(integrity.checked, integrity.acknowledged);
+    let check = support::check(&four, "integrity:payment");
+    assert!(check.passed, "{}", support::explain(&four));
     // The summary and page show the workers.
     let page = std::fs::read_to_string(four.dir.join("index.html")).unwrap();
     assert!(page.contains("Load workers (4 on local)"), "page");

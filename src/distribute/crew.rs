@@ -23,7 +23,8 @@ use super::engine::swarm::SwarmWorkers;
 use super::engine::{EngineError, LostWorker, WorkerSpec};
 use super::messages::{FromWorker, PROGRESS_EVERY, ToWorker, WorkPlan};
 use super::skew::{Offset, SkewBound};
-use super::worker::decode_requests;
+use super::worker::decode_records;
+use crate::load::acks::AckRecord;
 use crate::load::driver::DriverStats;
 use crate::load::recorder::Recorder;
 use crate::load::requests::RequestRecord;
@@ -326,14 +327,15 @@ impl Crew {
         Ok(())
     }
 
-    /// Merges what the workers measure into `recorder` and `requests` until
-    /// every one is done. `cancel` (the run interrupted) stops them; a
+    /// Merges what the workers measure into `recorder`, `requests` and
+    /// `acks` until every one is done. `cancel` (the run interrupted) stops them; a
     /// worker lost cancels `abort` (the fault timeline) and stops the
     /// others, and is the error.
     pub async fn pump(
         &mut self,
         recorder: &Arc<Recorder>,
         requests: &Arc<Spill<RequestRecord>>,
+        acks: &Arc<Spill<AckRecord>>,
         cancel: CancellationToken,
         abort: CancellationToken,
     ) -> Result<(DriverStats, Vec<WorkerFigures>), DistributeError> {
@@ -346,13 +348,14 @@ impl Crew {
             .into_iter()
             .enumerate()
             .map(|(w, member)| {
-                let (recorder, requests, marks) = (
-                    Arc::clone(recorder),
-                    Arc::clone(requests),
-                    Arc::clone(&marks),
-                );
+                let sinks = Sinks {
+                    recorder: Arc::clone(recorder),
+                    requests: Arc::clone(requests),
+                    acks: Arc::clone(acks),
+                    marks: Arc::clone(&marks),
+                };
                 let (stop, cancel) = (stop.clone(), cancel.clone());
-                async move { stream(w, member, &recorder, &requests, &marks, stop, cancel).await }
+                async move { stream(w, member, &sinks, stop, cancel).await }
             })
             .collect();
         let mut tallies = Vec::new();
@@ -414,16 +417,28 @@ impl Crew {
     }
 }
 
+/// Where a worker's stream is merged.
+struct Sinks {
+    recorder: Arc<Recorder>,
+    requests: Arc<Spill<RequestRecord>>,
+    acks: Arc<Spill<AckRecord>>,
+    marks: Arc<Watermarks>,
+}
+
 /// Reads one worker's stream until its `Done`, merging as it goes.
 async fn stream(
     w: usize,
     mut member: Member,
-    recorder: &Recorder,
-    requests: &Spill<RequestRecord>,
-    marks: &Watermarks,
+    sinks: &Sinks,
     stop: CancellationToken,
     cancel: CancellationToken,
 ) -> Result<Tally, DistributeError> {
+    let Sinks {
+        recorder,
+        requests,
+        acks,
+        marks,
+    } = sinks;
     let name = member.joined.name();
     let mut stopping = false;
     loop {
@@ -442,7 +457,7 @@ async fn stream(
             during: "during the load",
             source,
         })?;
-        let merge = |measured, text: &str| -> Result<(), DistributeError> {
+        let merge = |measured, sent: &str, acked: &str| -> Result<(), DistributeError> {
             let garbled = |why: String| DistributeError::Stranger {
                 peer: name.clone(),
                 why,
@@ -450,31 +465,38 @@ async fn stream(
             recorder
                 .absorb(measured)
                 .map_err(|e| garbled(e.to_string()))?;
-            for record in decode_requests(text)
+            for record in decode_records::<RequestRecord>(sent)
                 .ok_or_else(|| garbled("request records that do not decode".into()))?
             {
                 requests.push(record);
+            }
+            for record in decode_records::<AckRecord>(acked)
+                .ok_or_else(|| garbled("acknowledgements that do not decode".into()))?
+            {
+                acks.push(record);
             }
             Ok(())
         };
         match message {
             FromWorker::Progress {
                 measured,
-                requests: text,
+                requests: sent,
+                acks: acked,
             } => {
-                merge(&measured, &text)?;
+                merge(&measured, &sent, &acked)?;
                 for (series, through) in marks.update(w, &measured.through).iter().enumerate() {
                     recorder.settle_before(series, *through);
                 }
             }
             FromWorker::Done {
                 measured,
-                requests: text,
+                requests: sent,
+                acks: acked,
                 totals,
                 users,
                 connections,
             } => {
-                merge(&measured, &text)?;
+                merge(&measured, &sent, &acked)?;
                 marks.update(w, &measured.through);
                 let mut tally = Tally {
                     member,

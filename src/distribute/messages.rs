@@ -39,17 +39,21 @@ pub enum FromWorker {
     /// What the worker measured since its last progress (sent every
     /// [`PROGRESS_EVERY`], empty or not: silence means a worker lost).
     Progress {
-        /// Settled windows and acknowledgements.
+        /// Settled windows.
         measured: Forwarded,
         /// Request records in their `requests.bin` encoding, base64.
         requests: String,
+        /// Acknowledged payments in their `acks.bin` encoding, base64.
+        acks: String,
     },
     /// The load is over: the last of what it measured, and its totals.
     Done {
-        /// The last windows and acknowledgements.
+        /// The last windows.
         measured: Forwarded,
         /// The last request records, as in `Progress`.
         requests: String,
+        /// The last acknowledgements, as in `Progress`.
+        acks: String,
         /// Per series, the whole run.
         totals: Vec<RawSeries>,
         /// Goose users that ran.

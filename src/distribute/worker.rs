@@ -13,12 +13,13 @@ use super::contract::WorkerIdentity;
 use super::messages::{FromWorker, PROGRESS_EVERY, ToWorker, WorkPlan};
 use super::skew::now_ns;
 use super::wire::{Link, WireError};
+use crate::load::acks::AckRecord;
 use crate::load::journeys::Caller;
 use crate::load::requests::RequestRecord;
 use crate::load::schedule::Slice;
 use crate::load::{self, driver};
 use crate::scenario::Scenario;
-use crate::spill::{self, Spill};
+use crate::spill::{self, Record, Spill};
 use crate::verdict::Plan;
 
 /// How long a worker keeps trying to reach its coordinator (an engine may
@@ -132,12 +133,18 @@ impl Prepared {
         let scenario = &self.scenario;
         let recorder = Arc::new(load::recorder(scenario, true));
         let requests = Arc::new(Spill::<RequestRecord>::detached());
+        let acks = Arc::new(Spill::<AckRecord>::detached());
         let caller = Arc::new(
             Caller::new(scenario.merchant.clone(), self.run_tag.clone()).for_worker(self.index),
         );
         let mut targets = self.targets.iter();
         let lanes = load::lanes(scenario, |_| targets.next().cloned().unwrap_or_default());
-        let settings = load::settings(scenario, self.slice, Arc::clone(&requests));
+        let settings = load::settings(
+            scenario,
+            self.slice,
+            Arc::clone(&requests),
+            Arc::clone(&acks),
+        );
         let cancel = CancellationToken::new();
         link.send(&FromWorker::Ready).await?;
         let drive = driver::drive(
@@ -156,7 +163,8 @@ impl Prepared {
                 _ = tick.tick() => {
                     link.send(&FromWorker::Progress {
                         measured: recorder.forward(),
-                        requests: encode_requests(&requests.take()),
+                        requests: encode_records(&requests.take()),
+                        acks: encode_records(&acks.take()),
                     })
                     .await?;
                 }
@@ -192,7 +200,8 @@ impl Prepared {
         let (measured, totals) = recorder.forward_rest();
         link.send(&FromWorker::Done {
             measured,
-            requests: encode_requests(&requests.take()),
+            requests: encode_records(&requests.take()),
+            acks: encode_records(&acks.take()),
             totals,
             users: stats.workers,
             connections: stats.connections,
@@ -201,14 +210,15 @@ impl Prepared {
     }
 }
 
-/// Request records as [`FromWorker::Progress`] carries them.
-pub fn encode_requests(records: &[RequestRecord]) -> String {
+/// Records as [`FromWorker::Progress`] carries them: their file encoding,
+/// base64.
+pub fn encode_records<T: Record>(records: &[T]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(spill::encode_all(records))
 }
 
-/// The records of [`encode_requests`]; None when `text` is not such.
-pub fn decode_requests(text: &str) -> Option<Vec<RequestRecord>> {
+/// The records of [`encode_records`]; None when `text` is not such.
+pub fn decode_records<T: Record>(text: &str) -> Option<Vec<T>> {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)

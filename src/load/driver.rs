@@ -30,6 +30,7 @@ use goose::prelude::*;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::acks::AckRecord;
 use super::client::Pool;
 use super::journeys::{Answer, Caller, PaymentAnswer, read_payment};
 use super::recorder::{BEHIND_P99, Recorder};
@@ -89,6 +90,8 @@ pub struct LoadSettings {
     pub max_lag: Duration,
     /// Where every request's record goes (flushed by the caller).
     pub requests: Option<Arc<Spill<RequestRecord>>>,
+    /// Where every acknowledged payment goes (flushed by the caller).
+    pub acks: Option<Arc<Spill<AckRecord>>>,
     /// The share of every journey this process sends: [`Slice::WHOLE`],
     /// or a worker's slice of a distributed run.
     pub slice: Slice,
@@ -136,6 +139,7 @@ struct Worker {
     in_flight: Arc<AtomicUsize>,
     cancel: CancellationToken,
     requests: Option<Arc<Spill<RequestRecord>>>,
+    acks: Option<Arc<Spill<AckRecord>>>,
 }
 
 impl Worker {
@@ -301,7 +305,9 @@ impl Worker {
                 payment.ack.expect = vec!["succeeded".into()];
             }
         }
-        self.recorder.ack(self.series, payment.ack);
+        if let Some(acks) = &self.acks {
+            acks.push(AckRecord::of(self.series, &payment.ack));
+        }
     }
 
     /// Open model: how many of the schedule's arrivals are this process's.
@@ -473,6 +479,7 @@ pub async fn drive(
             in_flight: Arc::clone(&in_flight),
             cancel: cancel.clone(),
             requests: settings.requests.clone(),
+            acks: settings.acks.clone(),
         });
         if worker.schedule.is_some() {
             open_lanes.push(Arc::clone(&worker));

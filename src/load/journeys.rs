@@ -8,7 +8,8 @@ use chrono::{SecondsFormat, Utc};
 use http::Method;
 use serde_json::{Value, json};
 
-use super::recorder::{Ack, Outcome};
+use super::acks::Ack;
+use super::recorder::Outcome;
 use crate::platform::JourneyKind;
 use crate::scenario::Merchant;
 

@@ -2,6 +2,7 @@
 //! is measured from its intended start and recorded per series, phase and
 //! window.
 
+pub mod acks;
 pub mod client;
 pub mod driver;
 pub mod journeys;
@@ -12,6 +13,7 @@ pub mod schedule;
 
 use std::sync::Arc;
 
+use crate::load::acks::AckRecord;
 use crate::load::requests::RequestRecord;
 use crate::platform::JourneyKind;
 use crate::scenario::{Journey, LoadPlan, Scenario};
@@ -68,11 +70,12 @@ pub fn lanes(scenario: &Scenario, mut target: impl FnMut(&Journey) -> String) ->
 }
 
 /// The load settings of `scenario` for `slice`, spilling request records
-/// to `requests`.
+/// to `requests` and acknowledgements to `acks`.
 pub fn settings(
     scenario: &Scenario,
     slice: Slice,
     requests: Arc<Spill<RequestRecord>>,
+    acks: Arc<Spill<AckRecord>>,
 ) -> LoadSettings {
     LoadSettings {
         model: scenario.load.model,
@@ -80,6 +83,7 @@ pub fn settings(
         timeout: scenario.load.timeout,
         max_lag: scenario.load.max_lag,
         requests: Some(requests),
+        acks: Some(acks),
         slice,
     }
 }
@@ -96,6 +100,6 @@ pub fn recorder(scenario: &Scenario, forwarding: bool) -> Recorder {
     if forwarding {
         Recorder::forwarding(specs, phases, window, timeout)
     } else {
-        Recorder::new(specs, phases, window, timeout, scenario.seed)
+        Recorder::new(specs, phases, window, timeout)
     }
 }

@@ -1,6 +1,5 @@
 //! What the load measures: every request's latency (from its intended start)
-//! into HDR histograms per series and phase, counts per time window, and the
-//! payments the SUT acknowledged (a seeded sample, for the integrity check).
+//! into HDR histograms per series and phase, and counts per time window.
 //!
 //! A *series* is a journey, or a journey's follow-up request (the payment's
 //! webhook is series `payment.webhook`). Requests are attributed to the phase
@@ -30,8 +29,6 @@ use std::time::Duration;
 
 use crossbeam_queue::SegQueue;
 use hdrhistogram::Histogram;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::JourneyKind;
@@ -40,9 +37,6 @@ use crate::scenario::Phase;
 mod forward;
 
 pub use forward::{Forwarded, MergeError, RawPhase, RawSeries, RawWindow};
-
-/// Most acknowledged payments kept per series for the integrity check.
-pub const ACK_SAMPLE: usize = 10_000;
 
 /// Latencies are recorded in microseconds up to an hour.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -85,15 +79,6 @@ impl Outcome {
             Outcome::Broken => "broken".into(),
         }
     }
-}
-
-/// A payment the SUT acknowledged, and the status it should be found in.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Ack {
-    /// The SUT's payment number.
-    pub payment_no: String,
-    /// Statuses consistent with what the SUT answered.
-    pub expect: Vec<String>,
 }
 
 /// Names a series.
@@ -242,10 +227,6 @@ pub struct SeriesRecord {
     /// Windows in which the generator fell behind
     /// ([`WindowStats::generator_behind`]).
     pub behind_windows: u64,
-    /// Acknowledged payments (a seeded sample of at most [`ACK_SAMPLE`]).
-    pub acks: Vec<Ack>,
-    /// How many were acknowledged in all.
-    pub acks_total: u64,
 }
 
 /// The load's measurements, after the run.
@@ -365,9 +346,6 @@ struct SeriesState {
     lateness: Histogram<u64>,
     /// The window `live()` last summarised, and its p99.
     live: Option<(u64, u64)>,
-    acks: Vec<Ack>,
-    acks_total: u64,
-    rng: ChaCha8Rng,
     /// A coordinator's recorder: requests and errors of the windows
     /// absorbed from workers so far (the totals come at the end), for the
     /// progress line.
@@ -388,11 +366,9 @@ pub struct Recorder {
     /// Windows this far behind the newest can no longer receive results (a
     /// request lasts at most the load timeout), so they are summarised.
     settle: u64,
-    /// A worker's recorder: settled windows and acknowledgements are kept
-    /// raw for [`Recorder::forward`] instead of summarised and sampled.
+    /// A worker's recorder: settled windows are kept raw for
+    /// [`Recorder::forward`] instead of summarised.
     forwarding: bool,
-    /// A worker's acknowledgements, by series, until forwarded.
-    forwarded_acks: SegQueue<(usize, Ack)>,
 }
 
 /// Latency histograms: 3 significant digits, growing only as far as the
@@ -406,8 +382,9 @@ fn lateness_histogram() -> Histogram<u64> {
     Histogram::new(2).expect("2 significant digits is a valid histogram")
 }
 
-/// A histogram as HdrHistogram's V2 deflate encoding, base64.
-fn encode(h: &Histogram<u64>) -> String {
+/// A histogram as HdrHistogram's V2 deflate encoding, base64 (what
+/// [`WindowStats::histogram`] holds).
+pub(crate) fn encode(h: &Histogram<u64>) -> String {
     use base64::Engine as _;
     use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
     let mut bytes = Vec::new();
@@ -419,19 +396,17 @@ fn encode(h: &Histogram<u64>) -> String {
 
 impl Recorder {
     /// A recorder for `specs`, windows of `window`, requests lasting at most
-    /// `timeout`, acknowledgement sampling seeded by `seed`.
+    /// `timeout`.
     pub fn new(
         specs: Vec<SeriesSpec>,
         phases: Vec<Phase>,
         window: Duration,
         timeout: Duration,
-        seed: u64,
     ) -> Self {
         let settle = (timeout.as_secs_f64() / window.as_secs_f64()).ceil() as u64 + 2;
         let states = specs
             .iter()
-            .enumerate()
-            .map(|(i, _)| {
+            .map(|_| {
                 Mutex::new(SeriesState {
                     total: PhaseRecord::new(),
                     phases: phases.iter().map(|_| PhaseRecord::new()).collect(),
@@ -440,9 +415,6 @@ impl Recorder {
                     late: 0,
                     lateness: lateness_histogram(),
                     live: None,
-                    acks: Vec::new(),
-                    acks_total: 0,
-                    rng: ChaCha8Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9)),
                     streamed: (0, 0),
                 })
             })
@@ -456,7 +428,6 @@ impl Recorder {
             window,
             settle,
             forwarding: false,
-            forwarded_acks: SegQueue::new(),
         }
     }
 
@@ -527,27 +498,6 @@ impl Recorder {
         }
         s.open.entry(index).or_insert_with(WindowAcc::new).dropped += 1;
         self.advance(series, &mut s, index);
-    }
-
-    /// Keeps an acknowledged payment (reservoir sample).
-    pub fn ack(&self, series: usize, ack: Ack) {
-        if self.forwarding {
-            self.forwarded_acks.push((series, ack));
-            return;
-        }
-        let Some(mut s) = self.lock(series) else {
-            return;
-        };
-        s.acks_total += 1;
-        if s.acks.len() < ACK_SAMPLE {
-            s.acks.push(ack);
-        } else {
-            let total = s.acks_total;
-            let slot = s.rng.random_range(0..total) as usize;
-            if slot < ACK_SAMPLE {
-                s.acks[slot] = ack;
-            }
-        }
     }
 
     /// Moves windows too old to receive results onto the settled queue: a
@@ -698,8 +648,6 @@ impl Recorder {
                     windows,
                     late: s.late,
                     lateness: s.lateness.clone(),
-                    acks: s.acks.clone(),
-                    acks_total: s.acks_total,
                 })
             })
             .collect();
@@ -738,7 +686,6 @@ mod tests {
             phases,
             Duration::from_secs(1),
             Duration::from_secs(1),
-            7,
         )
     }
 
@@ -852,28 +799,5 @@ mod tests {
         let json = serde_json::to_value(lagging).expect("json");
         assert_eq!(json["generator_behind"], true);
         assert_eq!(json["late"], 100);
-    }
-
-    #[test]
-    fn ack_sample_is_bounded() {
-        let r = recorder();
-        for i in 0..(ACK_SAMPLE as u64 + 500) {
-            r.ack(
-                0,
-                Ack {
-                    payment_no: format!("P{i}"),
-                    expect: vec!["failed".into()],
-                },
-            );
-        }
-        let rec = r.finish();
-        let s = rec.series("payment").expect("series");
-        assert_eq!(s.acks.len(), ACK_SAMPLE);
-        assert_eq!(s.acks_total, ACK_SAMPLE as u64 + 500);
-        assert!(
-            s.acks
-                .iter()
-                .any(|a| a.payment_no == format!("P{}", ACK_SAMPLE + 100))
-        );
     }
 }

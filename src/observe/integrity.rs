@@ -1,18 +1,20 @@
-//! After the load: every acknowledged payment (a seeded sample) is looked up
-//! on the SUT and must be there, in a status consistent with the answer the
-//! SUT gave when it acknowledged it.
+//! After the load: every acknowledged payment (spilled to `acks.bin` as the
+//! load went) is looked up on the SUT and must be there, in a status
+//! consistent with the answer the SUT gave when it acknowledged it.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use crate::load::acks::{Ack, AckRecord};
 use crate::load::journeys::Caller;
-use crate::load::recorder::Ack;
+use crate::spill::Chunks;
 
 /// Lookups running at once.
-const CONCURRENCY: usize = 16;
+const CONCURRENCY: usize = 32;
 /// Examples kept as evidence.
 const EXAMPLES: usize = 20;
 
@@ -34,8 +36,14 @@ pub struct IntegrityResult {
     pub journey: String,
     /// Payments acknowledged during the run.
     pub acknowledged: u64,
-    /// Payments looked up (a sample when there were many).
+    /// Payments looked up: every one acknowledged but the skipped.
     pub checked: u64,
+    /// Acknowledged with a payment number too long to keep, not looked up.
+    #[serde(default)]
+    pub skipped: u64,
+    /// The acknowledgements file could not be read (all or part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
     /// Looked up and not found.
     pub missing: u64,
     /// Found in a status that contradicts the acknowledgement.
@@ -54,31 +62,76 @@ enum Found {
     Unanswered,
 }
 
-/// Looks every ack up on the gateway at `base`.
+/// Acknowledgements read from the file at a time.
+const CHUNK: usize = 4096;
+
+/// Looks every acknowledgement of `series` in the spill file `acks` up on
+/// the gateway at `base`, a chunk at a time (bounded memory however many).
 pub async fn lookup(
     journey: &str,
     base: &str,
-    acks: &[Ack],
-    acknowledged: u64,
+    acks: &Path,
+    series: u16,
     caller: &Caller,
 ) -> IntegrityResult {
     let mut result = IntegrityResult {
         journey: journey.to_string(),
-        acknowledged,
-        checked: acks.len() as u64,
         ..IntegrityResult::default()
     };
-    let Ok(client) = reqwest::Client::builder()
+    let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
-        .build()
-    else {
-        result.unanswered = acks.len() as u64;
-        return result;
+        .build();
+    let mut chunks = match Chunks::<AckRecord>::open(acks) {
+        Ok(chunks) => chunks,
+        Err(e) => {
+            result.unreadable = Some(format!("{}: {e}", acks.display()));
+            return result;
+        }
     };
+    loop {
+        let chunk = match chunks.next_chunk(CHUNK) {
+            Ok(chunk) if chunk.is_empty() => break,
+            Ok(chunk) => chunk,
+            Err(e) => {
+                result.unreadable = Some(format!("{}: {e}", acks.display()));
+                break;
+            }
+        };
+        let mine: Vec<Ack> = chunk
+            .iter()
+            .filter(|r| r.series == series)
+            .filter_map(|r| {
+                result.acknowledged += 1;
+                if r.overlong() {
+                    result.skipped += 1;
+                    None
+                } else {
+                    Some(r.ack())
+                }
+            })
+            .collect();
+        result.checked += mine.len() as u64;
+        match &client {
+            Ok(client) => look_up(client, base, mine, caller, &mut result).await,
+            Err(_) => result.unanswered += mine.len() as u64,
+        }
+    }
+    result
+}
+
+/// Looks `acks` up, [`CONCURRENCY`] at a time, adding what was found to
+/// `result`.
+async fn look_up(
+    client: &reqwest::Client,
+    base: &str,
+    acks: Vec<Ack>,
+    caller: &Caller,
+    result: &mut IntegrityResult,
+) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
-    for ack in acks.iter().cloned() {
+    for ack in acks {
         let (client, permits) = (client.clone(), Arc::clone(&permits));
         let url = format!("{base}{}", caller.lookup(&ack.payment_no).path);
         tasks.spawn(async move {
@@ -125,5 +178,4 @@ pub async fn lookup(
             Found::Unanswered => result.unanswered += 1,
         }
     }
-    result
 }

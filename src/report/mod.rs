@@ -2,6 +2,7 @@
 //! tools read), `junit.xml` (one testcase per check), `index.html`, and a
 //! text summary on stdout.
 
+mod bounded;
 mod charts;
 pub mod compare;
 pub mod hlog;
@@ -25,7 +26,7 @@ use crate::scenario::Scenario;
 use crate::verdict::{AmplificationRow, Analysis, BreakerReport, CheckResult, RecoveryReport};
 
 /// Latency percentiles in microseconds.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Latency {
     /// Median.
     pub p50: u64,
@@ -127,6 +128,18 @@ pub struct JourneyReport {
     pub phases: Vec<PhaseStats>,
     /// Per window.
     pub windows: Vec<WindowStats>,
+    /// How many of the run's windows each of `windows` merges (more than
+    /// one in the `report.json` of a long run, see [`bounded`]).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub windows_merged: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 /// One downstream's injector.
@@ -321,7 +334,7 @@ impl Report {
     /// Writes `report.json`, `junit.xml` and `index.html` into `dir`.
     pub fn write(&self, dir: &Path, elapsed_s: f64) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let json = serde_json::to_vec_pretty(&self.bounded()).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("report.json"), json)?;
         std::fs::write(dir.join("junit.xml"), junit::render(self, elapsed_s)?)?;
         self.render(dir)
@@ -334,7 +347,11 @@ impl Report {
             dir.join("index.html"),
             html::render(self, &charts::all(self)),
         )?;
-        hlog::write(dir, self)?;
+        // A long run's report read back is coarser than its interval logs:
+        // those stay as the run wrote them.
+        if self.full_resolution() {
+            hlog::write(dir, self)?;
+        }
         Ok(())
     }
 }
@@ -362,6 +379,7 @@ fn journey(s: &SeriesRecord) -> JourneyReport {
             .map(|(name, r)| PhaseStats::of(name, r))
             .collect(),
         windows: s.windows.clone(),
+        windows_merged: 1,
     }
 }
 

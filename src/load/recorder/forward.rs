@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::{Ack, Outcome, PhaseRecord, Recorder, WindowAcc};
+use super::{Outcome, PhaseRecord, Recorder, WindowAcc};
 
 /// One window of one series, raw.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -72,8 +72,6 @@ pub struct RawSeries {
 pub struct Forwarded {
     /// Windows that can no longer receive results.
     pub windows: Vec<RawWindow>,
-    /// Payments acknowledged since the last hand-over, by series.
-    pub acks: Vec<(usize, Ack)>,
     /// Per series: every window below this number has been handed over.
     pub through: Vec<u64>,
 }
@@ -177,21 +175,21 @@ impl RawWindow {
 
 impl Recorder {
     /// A worker's recorder: like [`Recorder::new`], but what it records is
-    /// kept raw for [`Recorder::forward`] (never summarised or sampled
-    /// here: the coordinator does that once, for every worker together).
+    /// kept raw for [`Recorder::forward`] (never summarised here: the
+    /// coordinator does that once, for every worker together).
     pub fn forwarding(
         specs: Vec<super::SeriesSpec>,
         phases: Vec<super::Phase>,
         window: std::time::Duration,
         timeout: std::time::Duration,
     ) -> Self {
-        let mut recorder = Self::new(specs, phases, window, timeout, 0);
+        let mut recorder = Self::new(specs, phases, window, timeout);
         recorder.forwarding = true;
         recorder
     }
 
-    /// The windows settled since the last call, the acknowledgements, and
-    /// how far every series has been handed over. Encoding happens here,
+    /// The windows settled since the last call, and how far every series
+    /// has been handed over. Encoding happens here,
     /// holding no series lock (see the module docs of the recorder).
     pub fn forward(&self) -> Forwarded {
         // The watermark is read before the queue is emptied: every window
@@ -208,15 +206,7 @@ impl Recorder {
                 windows.push(RawWindow::of(series, index, &acc));
             }
         }
-        let mut acks = Vec::new();
-        while let Some(ack) = self.forwarded_acks.pop() {
-            acks.push(ack);
-        }
-        Forwarded {
-            windows,
-            acks,
-            through,
-        }
+        Forwarded { windows, through }
     }
 
     /// Everything not yet handed over — every open window too — and each
@@ -244,8 +234,7 @@ impl Recorder {
 
     /// Merges a worker's hand-over: its windows into this recorder's
     /// (summarised once every worker is past them, see
-    /// [`Recorder::settle_before`]), its acknowledgements as if recorded
-    /// here.
+    /// [`Recorder::settle_before`]).
     pub fn absorb(&self, forwarded: &Forwarded) -> Result<(), MergeError> {
         for window in &forwarded.windows {
             let mut s = self
@@ -256,12 +245,6 @@ impl Recorder {
             s.newest = s.newest.max(window.index);
             let acc = s.open.entry(window.index).or_insert_with(WindowAcc::new);
             window.add_into(acc)?;
-        }
-        for (series, ack) in &forwarded.acks {
-            if *series >= self.states.len() {
-                return Err(MergeError::Series(*series));
-            }
-            self.ack(*series, ack.clone());
         }
         Ok(())
     }
@@ -350,8 +333,8 @@ mod tests {
     fn merged_workers_equal_one_recorder_that_saw_everything() {
         let window = Duration::from_secs(1);
         let timeout = Duration::from_secs(1);
-        let whole = Recorder::new(specs(), phases(), window, timeout, 3);
-        let coordinator = Recorder::new(specs(), phases(), window, timeout, 3);
+        let whole = Recorder::new(specs(), phases(), window, timeout);
+        let coordinator = Recorder::new(specs(), phases(), window, timeout);
         let workers: Vec<Recorder> = (0..3)
             .map(|_| Recorder::forwarding(specs(), phases(), window, timeout))
             .collect();
@@ -420,33 +403,9 @@ mod tests {
     }
 
     #[test]
-    fn acknowledgements_are_forwarded_not_sampled_by_the_worker() {
-        let window = Duration::from_secs(1);
-        let worker = Recorder::forwarding(specs(), phases(), window, window);
-        for n in 0..5 {
-            worker.ack(
-                0,
-                Ack {
-                    payment_no: format!("P{n}"),
-                    expect: vec!["succeeded".into()],
-                },
-            );
-        }
-        let coordinator = Recorder::new(specs(), phases(), window, window, 1);
-        let forwarded = worker.forward();
-        assert_eq!(forwarded.acks.len(), 5);
-        coordinator.absorb(&forwarded).unwrap();
-        let merged = coordinator.finish();
-        assert_eq!(merged.series[0].acks_total, 5);
-        assert_eq!(merged.series[0].acks[4].payment_no, "P4");
-        // What was forwarded is gone from the worker.
-        assert!(worker.forward().acks.is_empty());
-    }
-
-    #[test]
     fn a_hand_over_for_an_unknown_series_or_a_bad_histogram_is_refused() {
         let window = Duration::from_secs(1);
-        let coordinator = Recorder::new(specs(), phases(), window, window, 1);
+        let coordinator = Recorder::new(specs(), phases(), window, window);
         let worker = Recorder::forwarding(specs(), phases(), window, window);
         worker.record(
             0,

@@ -81,7 +81,6 @@ impl Fixture {
             plan.scenario.phases.clone(),
             plan.scenario.load.window,
             plan.scenario.load.timeout,
-            1,
         );
         let fault = &plan.scenario.faults[0];
         let event = |t_s: f64, action: FaultAction| FaultEvent {
@@ -99,7 +98,6 @@ impl Fixture {
                 Vec::new(),
                 Duration::from_secs(1),
                 Duration::ZERO,
-                0,
             )
             .finish(),
             evidence: Evidence::default(),

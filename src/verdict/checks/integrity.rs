@@ -122,11 +122,40 @@ fn evaluate(ctx: &Context<'_>, name: &str, journey: &str) -> CheckResult {
             m.found
         ));
     }
-    let passed = result.missing == 0 && result.inconsistent == 0;
+    if result.skipped > 0 {
+        evidence.push(format!(
+            "{} not looked up: payment numbers longer than {} bytes",
+            result.skipped,
+            crate::load::acks::MAX_ID
+        ));
+    }
+    if let Some(why) = &result.unreadable {
+        evidence.push(format!("acknowledgements unreadable: {why}"));
+    }
     let observed = format!(
         "{} missing, {} inconsistent of {} checked",
         result.missing, result.inconsistent, result.checked
     );
+    let unknown = result.unanswered + result.skipped;
+    if result.missing == 0
+        && result.inconsistent == 0
+        && (unknown > 0 || result.unreadable.is_some())
+    {
+        // Nothing lost among those seen, but not all were seen: "every
+        // payment found" cannot be claimed.
+        let mut inconclusive = CheckResult::inconclusive(
+            name,
+            KIND.name(),
+            expected,
+            format!(
+                "{observed}; {unknown} of {} acknowledged could not be looked up",
+                result.acknowledged
+            ),
+        );
+        inconclusive.evidence = evidence;
+        return inconclusive;
+    }
+    let passed = result.missing == 0 && result.inconsistent == 0;
     CheckResult::decided(name, KIND.name(), passed, expected, observed, evidence)
 }
 
@@ -174,6 +203,28 @@ mod tests {
                 Some(lookups(300, 0, 300)),
                 Expect::Inconclusive,
                 "no lookup was answered",
+            ),
+            (
+                "some lookups unanswered, none missing",
+                Some(lookups(300, 0, 4)),
+                Expect::Inconclusive,
+                "4 of 300 acknowledged could not be looked up",
+            ),
+            (
+                "some unanswered, one missing",
+                Some(lookups(300, 1, 4)),
+                Expect::Fail,
+                "1 missing",
+            ),
+            (
+                "ids too long to keep",
+                Some(IntegrityResult {
+                    acknowledged: 310,
+                    skipped: 10,
+                    ..lookups(300, 0, 0)
+                }),
+                Expect::Inconclusive,
+                "10 of 310 acknowledged could not be looked up",
             ),
             ("not looked up", None, Expect::Inconclusive, "not looked up"),
         ];

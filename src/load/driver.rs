@@ -513,9 +513,14 @@ pub async fn drive(
         let a = *a.set_default(GooseDefault::NoMetrics, true)?;
         // No Telnet controller on a fixed port: faultline controls the run.
         let a = *a.set_default(GooseDefault::NoTelnet, true)?;
+        // Goose builds a client per user that sends nothing (every request
+        // goes through the lane's pool, plain HTTP). Skipping certificate
+        // checks spares it the system trust store, which a worker image
+        // (FROM scratch) does not have: without one, building it fails.
         a.set_client_builder_without_cookies(
             GooseClientBuilder::new()
                 .without_cookies()
+                .accept_invalid_certs(true)
                 .timeout(settings.timeout),
         )
     };

@@ -1,20 +1,44 @@
-//! In-memory stores with a fixed capacity: when full, the oldest record is evicted
-//! (first in, first out). Capacity defaults to 1,000,000 records per store
-//! (`STORE_CAPACITY`), far above what a test run creates, so every payment of a run
-//! stays queryable for integrity checks while a week-long soak still has bounded memory.
+//! The services' record stores, sized for long soaks.
+//!
+//! [`PaymentStore`] keeps each payment as a compact binary record (symbols for repeated
+//! texts, milliseconds for times, varints) in an append-only log whose
+//! newest megabytes stay in memory and whose older part is spilled to an unlinked
+//! temporary file. In memory a payment costs its 8-byte log location plus two hashed
+//! index entries (about 50 bytes in all), so millions of payments fit in a few dozen
+//! megabytes. Nothing grows by copying everything at once: records sit in fixed-size
+//! chunks and the indexes are spread over many small hash maps, so there is no
+//! stop-the-world rehash under the store's lock.
+//!
+//! Every store keeps at most its capacity (`STORE_CAPACITY`, default 4,000,000: over
+//! two hours at 500 payments/s) and evicts the oldest record first when full, so every
+//! payment of a test run stays queryable for integrity checks. The spill file only
+//! grows (evicted records' bytes are not reclaimed): about 150-250 bytes per payment.
+
+mod codec;
+pub(crate) mod index;
+pub(crate) mod log;
+pub(crate) mod slab;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
 
+pub(crate) use codec::{Reader, Writer};
+use codec::{Symbols, decode_payment, encode_payment};
+use index::HashIndex;
+use log::{Loc, Log};
+use slab::Slab;
+
 /// A map that keeps at most `capacity` entries, evicting the oldest insertion first.
+///
+/// Entries sit in fixed-size chunks and the key index is sharded, so neither growth
+/// nor eviction moves many entries at once.
 #[derive(Debug)]
 pub struct BoundedMap<V> {
     capacity: usize,
-    entries: HashMap<String, V>,
-    /// Insertion order; may hold keys already removed, skipped on eviction.
-    order: VecDeque<String>,
+    entries: Slab<(String, V)>,
+    index: HashIndex,
 }
 
 impl<V> BoundedMap<V> {
@@ -22,46 +46,60 @@ impl<V> BoundedMap<V> {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            entries: HashMap::new(),
-            order: VecDeque::new(),
+            entries: Slab::new(),
+            index: HashIndex::new(),
         }
     }
 
-    /// Insert a new entry (replacing one with the same key), returning what was evicted.
+    fn find(&self, key: &str) -> Option<u32> {
+        self.index
+            .candidates(key)
+            .find(|id| self.entries.get(*id).is_some_and(|(k, _)| k == key))
+    }
+
+    /// Insert a new entry (replacing one with the same key, which keeps its place in
+    /// the eviction order), returning what was evicted.
     pub fn insert(&mut self, key: String, value: V) -> Vec<(String, V)> {
-        if self.entries.insert(key.clone(), value).is_none() {
-            self.order.push_back(key);
+        if let Some(id) = self.find(&key)
+            && let Some(entry) = self.entries.get_mut(id)
+        {
+            entry.1 = value;
+            return Vec::new();
+        }
+        let id = self.entries.push((key, value));
+        if let Some((key, _)) = self.entries.get(id) {
+            let key = key.clone();
+            self.index.insert(&key, id);
         }
         let mut evicted = Vec::new();
-        while self.entries.len() > self.capacity {
-            let Some(oldest) = self.order.pop_front() else {
+        while self.entries.over(self.capacity) {
+            let Some((id, (key, value))) = self.entries.pop_oldest() else {
                 break;
             };
-            if let Some(value) = self.entries.remove(&oldest) {
-                evicted.push((oldest, value));
-            }
-        }
-        // Removed keys linger in `order`; drop them once they outnumber live ones.
-        if self.order.len() > 2 * self.capacity {
-            let entries = &self.entries;
-            self.order.retain(|k| entries.contains_key(k));
+            self.index.remove(&key, id);
+            evicted.push((key, value));
         }
         evicted
     }
 
     /// The entry under `key`.
     pub fn get(&self, key: &str) -> Option<&V> {
-        self.entries.get(key)
+        let id = self.find(key)?;
+        self.entries.get(id).map(|(_, v)| v)
     }
 
     /// The entry under `key`, mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        self.entries.get_mut(key)
+        let id = self.find(key)?;
+        self.entries.get_mut(id).map(|(_, v)| v)
     }
 
     /// Remove the entry under `key`.
     pub fn remove(&mut self, key: &str) -> Option<V> {
-        self.entries.remove(key)
+        let id = self.find(key)?;
+        let (key, value) = self.entries.take(id)?;
+        self.index.remove(&key, id);
+        Some(value)
     }
 
     /// Number of entries.
@@ -71,7 +109,7 @@ impl<V> BoundedMap<V> {
 
     /// Whether the map is empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 }
 
@@ -144,29 +182,108 @@ pub const MERCHANT_PAGE: usize = 50;
 
 #[derive(Debug, Default)]
 struct MerchantIndex {
+    /// Payments of the merchant in the store.
     total: u64,
-    latest: VecDeque<String>,
+    /// Ids of its latest payments, oldest first.
+    latest: VecDeque<u32>,
+}
+
+/// The `by_order` key of a payment.
+fn order_key(merchant_id: &str, order_no: &str) -> String {
+    format!("{merchant_id}\u{0}{order_no}")
 }
 
 #[derive(Debug)]
 struct PaymentsInner {
-    payments: BoundedMap<Payment>,
-    /// (merchant_id, order_no) → payment_no of the payment holding that order number.
-    by_order: HashMap<(String, String), String>,
+    capacity: usize,
+    /// Id → where the payment's current record lies in `log`.
+    records: Slab<Loc>,
+    log: Log,
+    symbols: Symbols,
+    /// payment_no → id.
+    by_no: HashIndex,
+    /// (merchant_id, order_no) → id of the payment holding that order number.
+    by_order: HashIndex,
     by_merchant: HashMap<String, MerchantIndex>,
+    /// Encoding buffer, reused.
+    scratch: Vec<u8>,
 }
 
 impl PaymentsInner {
-    fn forget(&mut self, payment: &Payment) {
-        let order_key = (payment.merchant_id.clone(), payment.order_no.clone());
-        if self.by_order.get(&order_key) == Some(&payment.payment_no) {
-            self.by_order.remove(&order_key);
+    /// The payment under `id`, decoded.
+    fn load(&mut self, id: u32) -> Option<Payment> {
+        let loc = *self.records.get(id)?;
+        let symbols = &self.symbols;
+        let payment = self.log.with(loc, |bytes| decode_payment(bytes, symbols))?;
+        if payment.is_none() {
+            tracing::error!(id, "payment record does not decode");
         }
+        payment
+    }
+
+    /// The payment numbered `payment_no`, with its id.
+    fn find(&mut self, payment_no: &str) -> Option<(u32, Payment)> {
+        let candidates: Vec<u32> = self.by_no.candidates(payment_no).collect();
+        candidates.into_iter().find_map(|id| {
+            self.load(id)
+                .filter(|p| p.payment_no == payment_no)
+                .map(|p| (id, p))
+        })
+    }
+
+    /// The payment holding the order number `order_no` of `merchant_id`.
+    fn find_order(&mut self, key: &str, merchant_id: &str, order_no: &str) -> Option<Payment> {
+        let candidates: Vec<u32> = self.by_order.candidates(key).collect();
+        candidates.into_iter().find_map(|id| {
+            self.load(id)
+                .filter(|p| p.merchant_id == merchant_id && p.order_no == order_no)
+        })
+    }
+
+    /// Write `payment` as the record of `id` (in place when it fits) or as a new one.
+    fn write(&mut self, payment: &Payment, id: Option<u32>) -> Loc {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        encode_payment(payment, &mut self.symbols, &mut scratch);
+        let old = id.and_then(|id| self.records.get(id).copied());
+        let loc = old
+            .and_then(|loc| self.log.overwrite(loc, &scratch))
+            .unwrap_or_else(|| self.log.append(&scratch));
+        self.scratch = scratch;
+        loc
+    }
+
+    /// Drop `payment` (id `id`, already out of `records`) from the indexes.
+    fn forget(&mut self, id: u32, payment: &Payment) {
+        self.by_no.remove(&payment.payment_no, id);
+        self.by_order
+            .remove(&order_key(&payment.merchant_id, &payment.order_no), id);
         if let Some(index) = self.by_merchant.get_mut(&payment.merchant_id) {
             index.total = index.total.saturating_sub(1);
-            index.latest.retain(|no| no != &payment.payment_no);
+            index.latest.retain(|other| *other != id);
             if index.total == 0 {
                 self.by_merchant.remove(&payment.merchant_id);
+            }
+        }
+    }
+
+    /// Take the payment `id` out of the store.
+    fn drop_record(&mut self, id: u32) -> Option<Payment> {
+        let payment = self.load(id);
+        self.records.take(id)?;
+        let payment = payment?;
+        self.forget(id, &payment);
+        Some(payment)
+    }
+
+    /// Evict the oldest payments while over capacity.
+    fn evict(&mut self) {
+        while self.records.over(self.capacity) {
+            let Some((id, loc)) = self.records.pop_oldest() else {
+                break;
+            };
+            let symbols = &self.symbols;
+            if let Some(Some(old)) = self.log.with(loc, |bytes| decode_payment(bytes, symbols)) {
+                self.forget(id, &old);
             }
         }
     }
@@ -190,9 +307,14 @@ impl PaymentStore {
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(PaymentsInner {
-                payments: BoundedMap::new(capacity),
-                by_order: HashMap::new(),
+                capacity: capacity.max(1),
+                records: Slab::new(),
+                log: Log::new("payments"),
+                symbols: Symbols::default(),
+                by_no: HashIndex::new(),
+                by_order: HashIndex::new(),
                 by_merchant: HashMap::new(),
+                scratch: Vec::new(),
             }),
         }
     }
@@ -202,74 +324,93 @@ impl PaymentStore {
     }
 
     /// Record a new payment unless its order number is taken (checked atomically).
+    /// A payment with the `payment_no` of one already stored replaces it.
     pub fn insert(&self, payment: Payment) -> Result<(), DuplicateOrder> {
         let mut inner = self.lock();
-        let order_key = (payment.merchant_id.clone(), payment.order_no.clone());
-        if let Some(existing) = inner.by_order.get(&order_key) {
+        let order_key = order_key(&payment.merchant_id, &payment.order_no);
+        if let Some(holder) = inner.find_order(&order_key, &payment.merchant_id, &payment.order_no)
+        {
             return Err(DuplicateOrder {
-                payment_no: existing.clone(),
+                payment_no: holder.payment_no,
             });
         }
-        inner.by_order.insert(order_key, payment.payment_no.clone());
+        if let Some((id, _)) = inner.find(&payment.payment_no) {
+            inner.drop_record(id);
+        }
+        let loc = inner.write(&payment, None);
+        let id = inner.records.push(loc);
+        inner.by_no.insert(&payment.payment_no, id);
+        inner.by_order.insert(&order_key, id);
         let index = inner
             .by_merchant
             .entry(payment.merchant_id.clone())
             .or_default();
         index.total += 1;
-        index.latest.push_back(payment.payment_no.clone());
+        index.latest.push_back(id);
         if index.latest.len() > MERCHANT_PAGE {
             index.latest.pop_front();
         }
-        let evicted = inner.payments.insert(payment.payment_no.clone(), payment);
-        for (_, old) in evicted {
-            inner.forget(&old);
-        }
+        inner.evict();
         Ok(())
     }
 
     /// A copy of the payment.
     pub fn get(&self, payment_no: &str) -> Option<Payment> {
-        self.lock().payments.get(payment_no).cloned()
+        self.lock().find(payment_no).map(|(_, p)| p)
     }
 
     /// Change a payment in place; returns the updated copy. A payment that becomes
-    /// failed frees its order number, so the merchant can try the order again.
+    /// failed frees its order number, so the merchant can try the order again. The
+    /// fields it is found by (`payment_no`, `merchant_id`, `order_no`) keep their values.
     pub fn update(&self, payment_no: &str, change: impl FnOnce(&mut Payment)) -> Option<Payment> {
         let mut inner = self.lock();
-        let payment = inner.payments.get_mut(payment_no)?;
-        change(payment);
-        let updated = payment.clone();
-        if updated.status == PaymentStatus::Failed {
-            let order_key = (updated.merchant_id.clone(), updated.order_no.clone());
-            if inner.by_order.get(&order_key) == Some(&updated.payment_no) {
-                inner.by_order.remove(&order_key);
-            }
+        let (id, mut payment) = inner.find(payment_no)?;
+        let keys = (
+            payment.payment_no.clone(),
+            payment.merchant_id.clone(),
+            payment.order_no.clone(),
+        );
+        change(&mut payment);
+        (payment.payment_no, payment.merchant_id, payment.order_no) = keys;
+        let loc = inner.write(&payment, Some(id));
+        if let Some(slot) = inner.records.get_mut(id) {
+            *slot = loc;
         }
-        Some(updated)
+        if payment.status == PaymentStatus::Failed {
+            let key = order_key(&payment.merchant_id, &payment.order_no);
+            inner.by_order.remove(&key, id);
+        }
+        Some(payment)
     }
 
     /// Delete a payment (only the `delete_failed_payments` defect does this).
     pub fn remove(&self, payment_no: &str) -> Option<Payment> {
         let mut inner = self.lock();
-        let removed = inner.payments.remove(payment_no)?;
-        inner.forget(&removed);
-        Some(removed)
+        let (id, _) = inner.find(payment_no)?;
+        inner.drop_record(id)
     }
 
     /// The merchant's latest payments (newest first, at most [`MERCHANT_PAGE`]) and how
     /// many it has in the store.
     pub fn list(&self, merchant_id: &str) -> (Vec<Payment>, u64) {
-        let inner = self.lock();
+        let mut inner = self.lock();
         let Some(index) = inner.by_merchant.get(merchant_id) else {
             return (Vec::new(), 0);
         };
-        let payments = index
-            .latest
-            .iter()
-            .rev()
-            .filter_map(|no| inner.payments.get(no).cloned())
-            .collect();
-        (payments, index.total)
+        let total = index.total;
+        let ids: Vec<u32> = index.latest.iter().rev().copied().collect();
+        let payments = ids.into_iter().filter_map(|id| inner.load(id)).collect();
+        (payments, total)
+    }
+
+    /// Payments in the store.
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    /// Whether the store holds no payment.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -385,5 +526,108 @@ mod tests {
         assert!(store.get("P0").is_none());
         assert_eq!(store.list("M001").1, 2);
         store.insert(payment("P9", "O0")).unwrap();
+    }
+
+    #[test]
+    fn bounded_map_replacing_keeps_the_eviction_place() {
+        let mut map = BoundedMap::new(2);
+        map.insert("a".into(), 1);
+        map.insert("b".into(), 2);
+        assert!(map.insert("a".into(), 10).is_empty());
+        assert_eq!(map.insert("c".into(), 3), vec![("a".to_string(), 10)]);
+        assert_eq!(map.remove("b"), Some(2));
+        *map.get_mut("c").unwrap() += 1;
+        assert_eq!((map.get("c"), map.len()), (Some(&4), 1));
+    }
+
+    /// More payments than any old per-growth size (and enough to spill to disk) all
+    /// stay queryable, updates included, by number and in the merchant's count.
+    #[test]
+    fn many_payments_survive_growth_and_spilling() {
+        let n = 300_000;
+        let store = PaymentStore::new(4_000_000);
+        for i in 0..n {
+            let mut p = payment(&format!("PAY{i:012}"), &format!("O{i}"));
+            p.created_at = "2026-12-07T13:20:35.123Z".into();
+            p.merchant_id = if i % 3 == 0 { "M001" } else { "M002" }.into();
+            store.insert(p).unwrap();
+            store.update(&format!("PAY{i:012}"), |p| {
+                p.status = PaymentStatus::AwaitingPayment;
+                p.channel_trade_no = Some(format!("CH{i}"));
+                p.payment_url = Some(format!("https://pay.channel.example/checkout/CH{i}"));
+                p.order_id = Some(format!("ORD{i}"));
+            });
+        }
+        assert!(store.lock().log.hot_bytes() < 8 << 20);
+        assert_eq!(store.len(), n);
+        for i in [0, 1, 65_535, 65_536, 131_072, 150_001, n - 1] {
+            let p = store.get(&format!("PAY{i:012}")).unwrap();
+            assert_eq!(p.order_no, format!("O{i}"));
+            assert_eq!(p.status, PaymentStatus::AwaitingPayment);
+            assert_eq!(
+                p.payment_url.unwrap(),
+                format!("https://pay.channel.example/checkout/CH{i}")
+            );
+            assert_eq!(p.created_at, "2026-12-07T13:20:35.123Z");
+        }
+        // A late webhook on a spilled payment.
+        store.update("PAY000000000003", |p| p.status = PaymentStatus::Succeeded);
+        assert_eq!(
+            store.get("PAY000000000003").unwrap().status,
+            PaymentStatus::Succeeded
+        );
+        // Order numbers stay taken, for spilled payments too.
+        let dup = store.insert(payment("PAYX", "O0")).unwrap_err();
+        assert_eq!(dup.payment_no, "PAY000000000000");
+        let (page, total) = store.list("M001");
+        assert_eq!(total, n as u64 / 3);
+        assert_eq!(page.len(), MERCHANT_PAGE);
+        assert_eq!(page[0].payment_no, format!("PAY{:012}", n - 3));
+        assert_eq!(store.list("M002").1, n as u64 - n as u64 / 3);
+    }
+
+    #[test]
+    fn small_capacity_evicts_first_in_first_out() {
+        let store = PaymentStore::new(3);
+        for i in 0..5 {
+            store
+                .insert(payment(&format!("P{i}"), &format!("O{i}")))
+                .unwrap();
+        }
+        let kept: Vec<bool> = (0..5)
+            .map(|i| store.get(&format!("P{i}")).is_some())
+            .collect();
+        assert_eq!(kept, [false, false, true, true, true]);
+        // Removing one frees a place: the next insert evicts nothing.
+        store.remove("P3");
+        store.insert(payment("P5", "O5")).unwrap();
+        assert!(store.get("P2").is_some());
+        store.insert(payment("P6", "O6")).unwrap();
+        assert!(store.get("P2").is_none());
+        assert_eq!(store.list("M001").1, 3);
+        // Evicted payments free their order numbers.
+        store.insert(payment("P7", "O1")).unwrap();
+    }
+
+    #[test]
+    fn a_failed_payment_frees_its_order_number_and_keeps_its_error() {
+        let store = PaymentStore::new(10);
+        store.insert(payment("P1", "O1")).unwrap();
+        let failed = store
+            .update("P1", |p| {
+                p.status = PaymentStatus::Failed;
+                p.error = Some("order-service: HTTP 503".into());
+                p.payment_no = "changed".into();
+            })
+            .unwrap();
+        assert_eq!(failed.payment_no, "P1");
+        store.insert(payment("P2", "O1")).unwrap();
+        assert_eq!(
+            store.insert(payment("P3", "O1")).unwrap_err().payment_no,
+            "P2"
+        );
+        let kept = store.get("P1").unwrap();
+        assert_eq!(kept.error.as_deref(), Some("order-service: HTTP 503"));
+        assert_eq!(store.list("M001").1, 2);
     }
 }

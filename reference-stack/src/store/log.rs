@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes per in-memory chunk. A chunk is allocated once at full size, never grown.
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 1 << 18;
 /// Chunks kept in memory; older ones are spilled to the file.
-const HOT_CHUNKS: usize = 4;
+const HOT_CHUNKS: usize = 16;
 /// Bits of a [`Loc`] holding the record length.
 const LEN_BITS: u32 = 24;
 /// The longest record (16 MiB - 1); encoders keep theirs far below it.

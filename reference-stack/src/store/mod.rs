@@ -2,7 +2,7 @@
 //!
 //! [`PaymentStore`] keeps each payment as a compact binary record (symbols for repeated
 //! texts, milliseconds for times, varints) in an append-only log whose
-//! newest megabytes stay in memory and whose older part is spilled to an unlinked
+//! newest 4 MiB stay in memory and whose older part is spilled to an unlinked
 //! temporary file. In memory a payment costs its 8-byte log location plus two hashed
 //! index entries (about 50 bytes in all), so millions of payments fit in a few dozen
 //! megabytes. Nothing grows by copying everything at once: records sit in fixed-size

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 /// Maps the entries are spread over.
-const SHARDS: usize = 256;
+const SHARDS: usize = 1024;
 
 /// A key's hash, split so the entry packs into 12 bytes with its `u32` id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,7 +58,7 @@ impl HashIndex {
         }
     }
 
-    /// The shard (from bits 32..40, apart from the bits the shard's own table uses)
+    /// The shard (from bits 32..42, apart from the bits the shard's own table uses)
     /// and fingerprint of `key`.
     fn locate(&self, key: &str) -> (usize, Fingerprint) {
         let hash = self.hasher.hash_one(key);

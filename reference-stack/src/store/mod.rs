@@ -1,18 +1,18 @@
 //! The services' record stores, sized for long soaks.
 //!
 //! [`PaymentStore`] keeps each payment as a compact binary record (symbols for repeated
-//! texts, milliseconds for times, varints) in an append-only log whose
-//! newest 4 MiB stay in memory and whose older part is spilled to an unlinked
-//! temporary file. In memory a payment costs its 8-byte log location plus two hashed
-//! index entries (about 50 bytes in all), so millions of payments fit in a few dozen
-//! megabytes. Nothing grows by copying everything at once: records sit in fixed-size
-//! chunks and the indexes are spread over many small hash maps, so there is no
-//! stop-the-world rehash under the store's lock.
+//! texts, milliseconds for times, varints) in an append-only log whose newest 4 MiB stay
+//! in memory and whose older part is spilled to an unlinked temporary file. In memory a
+//! payment costs its 8-byte log location plus two hashed index entries (about 75 bytes
+//! with allocator slack), so millions of payments fit in a hundred-odd megabytes.
+//! Nothing grows by copying everything at once: records sit in fixed-size chunks and
+//! the indexes are spread over many small hash maps, so there is no stop-the-world
+//! rehash under the store's lock.
 //!
 //! Every store keeps at most its capacity (`STORE_CAPACITY`, default 4,000,000: over
 //! two hours at 500 payments/s) and evicts the oldest record first when full, so every
 //! payment of a test run stays queryable for integrity checks. The spill file only
-//! grows (evicted records' bytes are not reclaimed): about 150-250 bytes per payment.
+//! grows (evicted records' bytes are not reclaimed): about 150 bytes per payment.
 
 mod codec;
 pub(crate) mod index;

@@ -240,7 +240,7 @@ impl ServiceConfig {
             defects: Defects::none(),
             merchants: vec![MerchantCredentials::default_merchant()],
             signature_window: Duration::from_secs(120),
-            store_capacity: 1_000_000,
+            store_capacity: 4_000_000,
             transition_history: 1024,
         }
     }

@@ -28,7 +28,7 @@ Environment (the platform's names; flags win over env):
   MERCHANTS                   gateway merchants: id:api_key:secret,... (default
                               M001:test-api-key:test-api-secret)
   SIGNATURE_WINDOW_SECS       gateway X-Timestamp window (default 120)
-  STORE_CAPACITY              records kept per store (default 1000000)
+  STORE_CAPACITY              records kept per store (default 4000000)
   LOG_FORMAT=json             JSON log lines; RUST_LOG sets the filter (default info)
 
 Exit status: 2 on bad configuration or when the port cannot be bound.";

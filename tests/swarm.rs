@@ -54,10 +54,6 @@ fn main() {
         ),
         Trial::test("a_killed_replica_is_reported_with_its_slot", killed_replica),
         Trial::test(
-            "a_swarm_run_with_three_replicas_passes_the_embedded_run_s_verdict",
-            swarm_run_same_verdict,
-        ),
-        Trial::test(
             "a_sigkilled_owner_s_service_and_swarm_are_swept",
             sigkilled_owner_swept,
         ),
@@ -74,121 +70,6 @@ fn main() {
     })
     .collect();
     libtest_mimic::run(&args, trials).exit();
-}
-
-/// A short run whose verdict depends on the load: payments and webhooks
-/// while notification-service refuses connections.
-const SWARM_RUN: &str = r#"
-name = "swarm-run"
-description = "notification-service refuses connections; payments must not care"
-seed = 5
-duration = "8s"
-
-[load]
-[[load.journeys]]
-kind = "payment"
-rate = 60
-webhook = true
-
-[[faults]]
-injector = "notification-service"
-from = "2s"
-until = "5s"
-fault = { kind = "refuse" }
-
-[[checks]]
-kind = "no_cascade"
-journey = "payment"
-
-[[checks]]
-kind = "integrity"
-journey = "payment"
-"#;
-
-/// Runs `faultline run` on the scenario with `extra` flags; its report.
-fn faultline_run(dir: &std::path::Path, extra: &[&str]) -> Result<serde_json::Value, Failed> {
-    let scenario = dir.join("swarm-run.toml");
-    std::fs::write(&scenario, SWARM_RUN)?;
-    let out = dir.join(format!("reports-{}", extra.len()));
-    let output = Command::new(FAULTLINE)
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&scenario)
-        .args(extra)
-        .stdin(Stdio::null())
-        .output()?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    ensure(output.status.code() == Some(0), || {
-        format!(
-            "faultline run {extra:?} exited {:?}:\n{}\n{stderr}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })?;
-    let run = std::fs::read_dir(&out)?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .ok_or("no run folder")?;
-    Ok(serde_json::from_slice(&std::fs::read(
-        run.join("report.json"),
-    )?)?)
-}
-
-fn swarm_run_same_verdict() -> Result<(), Failed> {
-    let before = engine_state();
-    let dir = std::env::temp_dir().join(format!("faultline-swarm-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let embedded = faultline_run(&dir, &[])?;
-    let swarm = faultline_run(&dir, &["--workers", "3", "--engine", "swarm"])?;
-    let checks = |r: &serde_json::Value| -> Vec<(String, bool)> {
-        r["checks"]
-            .as_array()
-            .map(|c| {
-                c.iter()
-                    .map(|c| {
-                        (
-                            c["name"].as_str().unwrap_or("").to_string(),
-                            c["passed"] == true,
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    ensure(embedded["verdict"] == swarm["verdict"], || {
-        format!(
-            "embedded {} vs swarm {}",
-            embedded["verdict"], swarm["verdict"]
-        )
-    })?;
-    ensure(checks(&embedded) == checks(&swarm), || {
-        format!("{:?} vs {:?}", checks(&embedded), checks(&swarm))
-    })?;
-    let workers = &swarm["load_workers"];
-    ensure(workers["engine"] == "swarm", || format!("{workers}"))?;
-    let figures = workers["workers"].as_array().cloned().unwrap_or_default();
-    ensure(figures.len() == 3, || format!("{workers}"))?;
-    let sent: u64 = figures.iter().filter_map(|w| w["sent"].as_u64()).sum();
-    let requests: u64 = swarm["journeys"]
-        .as_array()
-        .map(|j| j.iter().filter_map(|j| j["requests"].as_u64()).sum())
-        .unwrap_or(0);
-    ensure(sent == requests && sent > 0, || {
-        format!("workers sent {sent}, merged {requests}")
-    })?;
-    let left = docker(&[
-        "service",
-        "ls",
-        "-q",
-        "--filter",
-        "label=faultline.role=workers",
-    ])?;
-    ensure(left.is_empty(), || format!("services left: {left}"))?;
-    let after = engine_state();
-    ensure(after == before, || {
-        format!("engine before {before:?}, after {after:?}")
-    })
 }
 
 fn docker_answers() -> Result<(), String> {

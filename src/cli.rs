@@ -91,8 +91,8 @@ pub enum Command {
         /// downstreams with a plain HTTP client; others retry 4xx too).
         #[arg(long, default_value = "as-designed", value_name = "PROFILE")]
         profile: String,
-        /// External stacks: the scenario whose [stack], [sut] and
-        /// [merchant] every cell uses.
+        /// External stacks: the scenario whose `[stack]`, `[sut]` and
+        /// `[merchant]` every cell uses.
         #[arg(long, value_name = "SCENARIO")]
         base: Option<PathBuf>,
         /// Fault classes, comma-separated: outage, errors, partial,

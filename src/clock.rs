@@ -44,7 +44,7 @@ impl RunClock {
     }
 
     /// An injector time (seconds from the injectors' origin) on the run's clock.
-    pub fn from_injector(&self, injector_s: f64) -> f64 {
+    pub fn injector_to_run(&self, injector_s: f64) -> f64 {
         injector_s + self.seconds(self.injectors.origin())
     }
 }
@@ -60,7 +60,7 @@ mod tests {
             Clock::starting_at(origin),
             origin + Duration::from_millis(1500),
         );
-        assert!((clock.from_injector(2.0) - 0.5).abs() < 1e-9);
+        assert!((clock.injector_to_run(2.0) - 0.5).abs() < 1e-9);
         assert!((clock.seconds(origin) + 1.5).abs() < 1e-9);
         assert!((clock.seconds(clock.at(Duration::from_secs(3))) - 3.0).abs() < 1e-9);
     }

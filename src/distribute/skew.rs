@@ -55,7 +55,7 @@ impl Offset {
     }
 
     /// `at_ns` on the coordinator's clock, read on the worker's.
-    pub fn to_worker(&self, at_ns: i64) -> i64 {
+    pub fn to_worker(self, at_ns: i64) -> i64 {
         at_ns + (self.offset_ms * 1e6) as i64
     }
 }

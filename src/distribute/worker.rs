@@ -210,7 +210,7 @@ impl Prepared {
     }
 }
 
-/// Records as [`FromWorker::Progress`] carries them: their file encoding,
+/// Records as `FromWorker::Progress` carries them: their file encoding,
 /// base64.
 pub fn encode_records<T: Record>(records: &[T]) -> String {
     use base64::Engine as _;

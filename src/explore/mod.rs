@@ -6,17 +6,17 @@
 //! one downstream: the routes it calls there, whether it waits for them, a
 //! journey that exercises them and one that does not). Each client × fault
 //! class is a cell: a generated scenario ([`cell`]) run as its own `faultline
-//! run` process ([`runner`]), up to `--jobs` at once. Cells whose outcome
+//! run` process (`runner`), up to `--jobs` at once. Cells whose outcome
 //! another cell implies are not run, and the report says which and why.
-//! The matrix ([`matrix`]) is written as `explore.json`, `junit.xml` and
+//! The matrix (`matrix`) is written as `explore.json`, `junit.xml` and
 //! `index.html`, for the cells finished even when interrupted; `--resume`
 //! runs only the missing ones.
 
 pub mod cell;
 mod clients;
-pub mod matrix;
+pub(crate) mod matrix;
 pub mod profile;
-pub mod runner;
+pub(crate) mod runner;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

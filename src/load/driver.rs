@@ -11,7 +11,7 @@
 //! each user loops: request, think, request.
 //!
 //! Goose runs the users and their transactions; inside a transaction the
-//! request goes through the lane's own lean client ([`Pool`]): a bounded
+//! request goes through the lane's own lean client (`Pool`): a bounded
 //! pool of keep-alive connections whose limit follows how long the SUT holds
 //! a connection (Little's law on the peak rate), never how late the
 //! generator is, so a stall cannot snowball into a connection storm.

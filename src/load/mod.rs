@@ -2,11 +2,11 @@
 //! is measured from its intended start and recorded per series, phase and
 //! window.
 
-pub mod acks;
-pub mod client;
+pub(crate) mod acks;
+pub(crate) mod client;
 pub mod driver;
 pub mod journeys;
-pub mod progress;
+pub(crate) mod progress;
 pub mod recorder;
 pub mod requests;
 pub mod schedule;

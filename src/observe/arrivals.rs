@@ -110,7 +110,7 @@ pub async fn drain(
     dir: &Path,
     stop: CancellationToken,
 ) -> ArrivalFiles {
-    let shift_us = (clock.from_injector(0.0) * 1e6).round() as i64;
+    let shift_us = (clock.injector_to_run(0.0) * 1e6).round() as i64;
     let mut lanes = Vec::new();
     let mut files = ArrivalFiles::default();
     for (i, injector) in stack.injectors.iter().enumerate() {

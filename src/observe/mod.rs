@@ -3,8 +3,8 @@
 //! breaker and readiness readings, the fault timeline as applied, and (for
 //! the embedded stack) the services' logged breaker transitions.
 
-pub mod arrivals;
-pub mod integrity;
+pub(crate) mod arrivals;
+pub(crate) mod integrity;
 pub mod sut;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -185,7 +185,7 @@ pub async fn injectors(
             .buckets
             .into_iter()
             .map(|mut b| {
-                b.start_s = clock.from_injector(b.start_s);
+                b.start_s = clock.injector_to_run(b.start_s);
                 b
             })
             .collect();

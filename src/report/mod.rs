@@ -5,7 +5,7 @@
 mod bounded;
 mod charts;
 pub mod compare;
-pub mod hlog;
+pub(crate) mod hlog;
 pub(crate) mod html;
 mod junit;
 pub mod suite;
@@ -129,7 +129,7 @@ pub struct JourneyReport {
     /// Per window.
     pub windows: Vec<WindowStats>,
     /// How many of the run's windows each of `windows` merges (more than
-    /// one in the `report.json` of a long run, see [`bounded`]).
+    /// one in the `report.json` of a long run, see `bounded`).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub windows_merged: u64,
 }

@@ -2,14 +2,14 @@
 //! anything starts.
 //!
 //! [`Scenario::parse`] parses a file ([`file`]), checks every reference and
-//! range ([`validate`]) of every part but the checks, and returns the
+//! range (`validate`) of every part but the checks, and returns the
 //! resolved scenario with its `[[checks]]` tables as written; the verdict
 //! plans those (`Plan::load` in the verdict module, which depends on this one), so every problem of a file is
 //! reported together, each at `file:line:col`.
 
 mod duration;
 mod error;
-pub mod file;
+pub(crate) mod file;
 pub mod schema;
 mod validate;
 

@@ -1,6 +1,6 @@
 //! The JSON schema of scenario files, for editors.
 //!
-//! Generated from the types of [`super::file`], so it cannot drift from what
+//! Generated from the types of `super::file`, so it cannot drift from what
 //! the parser accepts; `scenarios/schema.json` is this text, kept in step by
 //! a test. Point an editor at it (e.g. taplo's `#:schema ./schema.json`
 //! directive at the top of a scenario) to get completion and errors while

@@ -10,8 +10,8 @@
 pub mod docker;
 mod embedded;
 mod external;
-pub mod injectors;
-pub mod preflight;
+pub(crate) mod injectors;
+pub(crate) mod preflight;
 
 use std::collections::BTreeMap;
 use std::path::Path;

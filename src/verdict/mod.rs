@@ -5,8 +5,8 @@
 
 pub mod checks;
 mod gauge;
-pub mod infer;
-pub mod plan;
+pub(crate) mod infer;
+pub(crate) mod plan;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -500,7 +500,6 @@ impl Context<'_> {
             requests: &requests,
             attempts: &attempts,
             fault_start,
-            end: self.run_end(),
             refusing: &refusing,
             stated: Stated {
                 half_open_calls: stated.half_open_calls,

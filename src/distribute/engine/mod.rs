@@ -1,7 +1,7 @@
 //! Where workers run: an engine starts N `faultline worker` processes that
 //! dial the coordinator, reports the ones it lost, and stops them all.
 //!
-//! - [`local`]: N processes on this machine (the test bed);
+//! - `local`: N processes on this machine (the test bed);
 //! - [`swarm`]: a Docker Swarm service of N replicas (task slot = index + 1);
 //! - [`kubernetes`]: an Indexed Job of N completions, applied with `kubectl`.
 //!
@@ -10,7 +10,7 @@
 //! hidden.
 
 pub mod kubernetes;
-pub mod local;
+pub(crate) mod local;
 pub mod swarm;
 
 use crate::stack::docker::DockerError;

@@ -27,7 +27,7 @@
 //!   swarm again (removing the `docker_gwbridge` network the swarm created).
 //!   An engine that already was a manager keeps its swarm: only the service
 //!   goes. What a killed run left — its service, a swarm it initiated — is
-//!   removed by the sweep ([`crate::stack::docker::swarm::sweep`], part of
+//!   removed by the sweep (`crate::stack::docker::swarm::sweep`, part of
 //!   `faultline sweep` and of every Docker run's and Swarm engine's start),
 //!   by the same owner rules as containers.
 

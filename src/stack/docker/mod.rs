@@ -15,9 +15,9 @@ mod actions;
 mod compose;
 mod containers;
 pub mod images;
-pub mod swarm;
+pub(crate) mod swarm;
 pub mod sweep;
-pub mod topology;
+pub(crate) mod topology;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -33,8 +33,6 @@ mod episodes;
 
 use serde::{Deserialize, Serialize};
 
-pub use classify::{Class, Classified};
-
 /// One breaker's history, as inferred or as reported by the SUT.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Episodes {
@@ -109,8 +107,6 @@ pub struct Input<'a> {
     pub attempts: &'a [Attempt],
     /// When the first fault was set on it: the baseline ends here.
     pub fault_start: f64,
-    /// End of the run.
-    pub end: f64,
     /// Spells during which it refused connections (nothing can arrive).
     pub refusing: &'a [(f64, f64)],
     /// What the scenario states about the SUT.

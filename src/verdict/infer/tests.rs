@@ -93,19 +93,18 @@ impl Sim {
         sim
     }
 
-    fn input(&self, fault_start: f64, end: f64) -> Input<'_> {
+    fn input(&self, fault_start: f64) -> Input<'_> {
         Input {
             requests: &self.requests,
             attempts: &self.attempts,
             fault_start,
-            end,
             refusing: &[],
             stated: Stated::default(),
         }
     }
 
-    fn infer(&self, fault_start: f64, end: f64) -> Inference {
-        infer(&self.input(fault_start, end)).expect("conclusive")
+    fn infer(&self, fault_start: f64) -> Inference {
+        infer(&self.input(fault_start)).expect("conclusive")
     }
 }
 
@@ -153,7 +152,7 @@ fn concurrent() -> Sim {
 #[test]
 fn a_concurrent_breaker_opens_when_the_tripping_call_ends_and_reopens_when_its_probe_fails() {
     let sim = concurrent();
-    let i = sim.infer(1.0, 3.0);
+    let i = sim.infer(1.0);
     assert_eq!(i.method, Method::Ids);
     // Tripped by the call admitted at 1.081 s (last attempt ends 1.136 s);
     // the probe admitted at 1.441 s failed at 1.496 s.
@@ -173,7 +172,7 @@ fn a_concurrent_breaker_opens_when_the_tripping_call_ends_and_reopens_when_its_p
 #[test]
 fn a_stated_half_open_limit_closes_after_that_many_successful_calls() {
     let sim = concurrent();
-    let mut input = sim.input(1.0, 3.0);
+    let mut input = sim.input(1.0);
     input.stated.half_open_calls = Some(3);
     let i = infer(&input).expect("conclusive");
     // Probes at 1.801, 1.821, 1.841 s: the third ends at 1.842 s.
@@ -221,7 +220,7 @@ fn serialised(call_s: f64, fault_from: f64) -> (Sim, Vec<f64>) {
 #[test]
 fn calls_serialised_behind_a_lock_are_not_an_open_breaker_until_it_trips() {
     let (sim, trips) = serialised(0.2, 1.0);
-    let i = sim.infer(1.0, 5.0);
+    let i = sim.infer(1.0);
     assert!(trips.len() >= 2, "{trips:?}");
     // The lock makes every gap between calls silent; only the trip opens it.
     assert!(
@@ -243,7 +242,7 @@ fn calls_that_hang_without_a_client_timeout_are_not_an_open_breaker() {
             after: 2.0,
         },
     });
-    let i = sim.infer(1.0, 4.0);
+    let i = sim.infer(1.0);
     assert!(i.episodes.opened_at_s.is_empty(), "{i:#?}");
     assert_eq!(i.short_circuited, 0);
 }
@@ -260,7 +259,7 @@ fn a_hang_behind_a_lock_is_not_an_open_breaker_either() {
         },
         _ => Fate::Lost { after: 2.0 },
     });
-    let i = sim.infer(1.0, 4.0);
+    let i = sim.infer(1.0);
     assert_eq!(i.episodes, Episodes::default(), "{i:#?}");
 }
 
@@ -273,7 +272,7 @@ fn a_paused_load_is_not_an_open_breaker() {
         t if (1.5..2.5).contains(&t) => Fate::Skip,
         _ => call(0.001, 4, 0.01, true),
     });
-    let i = sim.infer(1.0, 4.0);
+    let i = sim.infer(1.0);
     assert_eq!(i.episodes, Episodes::default(), "{i:#?}");
 }
 
@@ -286,7 +285,7 @@ fn a_retry_storm_opens_once_and_its_retries_are_not_admissions() {
         t if t < 1.11 => call(0.001, 11, 0.0015, true),
         _ => Fate::Reject { after: 0.0004 },
     });
-    let i = sim.infer(1.0, 2.0);
+    let i = sim.infer(1.0);
     // The call admitted at 1.101 s: its 11th attempt ends at 1.117 s.
     assert_instants(&i.episodes.opened_at_s, &[1.117], "opened", &i);
     assert_eq!(i.admitted, 6);
@@ -304,7 +303,7 @@ fn an_unlimited_half_open_counts_every_call_it_let_through() {
         t if t < 1.455 - 1e-9 => call(0.0, 2, 0.054, true),
         _ => Fate::Reject { after: 0.0003 },
     });
-    let i = sim.infer(1.0, 2.0);
+    let i = sim.infer(1.0);
     assert_eq!(i.episodes.opened_at_s.len(), 2, "{i:#?}");
     // Probes admitted at 1.400 … 1.450 s; the first ends at 1.455 s.
     assert!(near(i.episodes.opened_at_s[1], 1.455), "{i:#?}");
@@ -321,7 +320,7 @@ fn a_probe_whose_wait_spans_the_fault_end_closes_the_breaker() {
         t if t < 1.5 - 1e-9 => Fate::Reject { after: 0.0005 },
         _ => call(0.001, 1, 0.0, false),
     });
-    let i = sim.infer(1.0, 2.5);
+    let i = sim.infer(1.0);
     assert_eq!(i.episodes.opened_at_s.len(), 1, "{i:#?}");
     assert_instants(&i.episodes.half_open_at_s, &[1.501], "half-open", &i);
     assert_instants(&i.episodes.closed_at_s, &[1.502], "closed", &i);
@@ -352,7 +351,7 @@ fn requests_turned_away_while_successful_probes_run_are_no_reopening() {
             _ => call(0.001, 1, 0.0, false),
         }
     });
-    let i = sim.infer(1.0, 2.5);
+    let i = sim.infer(1.0);
     assert_eq!(i.episodes.opened_at_s.len(), 1, "{i:#?}");
     assert_instants(&i.episodes.closed_at_s, &[1.536], "closed", &i);
     assert_eq!(i.episodes.probes[0].calls, Some(3), "{i:#?}");
@@ -377,7 +376,7 @@ fn rejections_between_single_successful_probes_are_no_reopening() {
             _ => call(0.001, 1, 0.0, false),
         }
     });
-    let i = sim.infer(1.0, 2.5);
+    let i = sim.infer(1.0);
     assert_eq!(i.episodes.opened_at_s.len(), 1, "{i:#?}");
     assert_eq!(i.episodes.closed_at_s.len(), 1, "{i:#?}");
     let closed = i.episodes.closed_at_s[0];
@@ -403,7 +402,7 @@ fn refused(attempted: f64, rejected_after: f64) -> Sim {
 #[test]
 fn refused_connections_are_told_apart_by_a_gap_in_answer_times() {
     let sim = refused(0.06, 0.0005);
-    let mut input = sim.input(1.0, 2.5);
+    let mut input = sim.input(1.0);
     input.refusing = &[(1.0, 2.0)];
     let i = infer(&input).expect("a clear gap");
     let (threshold, stated) = i.fast_below.expect("split");
@@ -418,7 +417,7 @@ fn refused_connections_are_told_apart_by_a_gap_in_answer_times() {
 fn refused_connections_without_a_gap_need_a_stated_threshold() {
     // No retry sleeps: a refused attempt costs 1.5 ms, a rejection 1 ms.
     let sim = refused(0.0015, 0.001);
-    let mut input = sim.input(1.0, 2.5);
+    let mut input = sim.input(1.0);
     input.refusing = &[(1.0, 2.0)];
     let why = infer(&input).expect_err("cannot be told apart");
     assert!(why.contains("fast_below"), "{why}");
@@ -436,7 +435,7 @@ fn refused_calls_all_slower_than_any_rejection_mean_it_never_opened() {
         t if t < 2.0 - 1e-9 => Fate::Refused { took: 0.06 },
         _ => call(0.001, 1, 0.0, false),
     });
-    let mut input = sim.input(1.0, 2.5);
+    let mut input = sim.input(1.0);
     input.refusing = &[(1.0, 2.0)];
     let i = infer(&input).expect("one slow cluster");
     assert!(i.episodes.opened_at_s.is_empty(), "{i:#?}");
@@ -447,7 +446,7 @@ fn refused_calls_all_slower_than_any_rejection_mean_it_never_opened() {
 fn a_journey_that_does_not_need_the_downstream_cannot_be_judged() {
     // Nothing reaches the downstream even in the baseline.
     let sim = Sim::run(0.02, 2.0, |_| Fate::Reject { after: 0.001 });
-    let why = infer(&sim.input(1.0, 2.0)).expect_err("no baseline match");
+    let why = infer(&sim.input(1.0)).expect_err("no baseline match");
     assert!(why.contains("baseline"), "{why}");
 }
 
@@ -457,7 +456,7 @@ fn ids_the_sut_does_not_forward_fall_back_to_timing() {
     for a in &mut sim.attempts {
         a.id += 1_000_000;
     }
-    let i = sim.infer(1.0, 3.0);
+    let i = sim.infer(1.0);
     assert_eq!(i.method, Method::Timing);
     assert!(i.assumptions.iter().any(|a| a.contains("timing")), "{i:#?}");
     // Matched by time the first opening is still found.
@@ -476,7 +475,7 @@ fn scattered_rejections_like_the_baselines_are_no_open_breaker() {
             _ => call(0.001, 2, 0.002, true),
         }
     });
-    let i = sim.infer(1.0, 3.0);
+    let i = sim.infer(1.0);
     assert!(i.min_run > 2, "{i:#?}");
     assert!(i.episodes.opened_at_s.is_empty(), "{i:#?}");
 }

@@ -14,6 +14,14 @@ const MAX_BASELINE_SHORT: f64 = 0.2;
 /// separates attempted calls from rejected ones in a refuse outage.
 const MIN_GAP_RATIO: f64 = 4.0;
 
+/// Failed calls that must have ended before a breaker can reject. Every
+/// library counts a failure when its call ends, and none opens on its first
+/// failure by default (gobreaker: more than 5 consecutive, pybreaker
+/// `fail_max` 5, resilience4j a minimum number of calls, opossum a share of
+/// its rolling window, Envoy 5 consecutive 5xx); a breaker set to open on
+/// one failure can state `fast_below`.
+const MIN_FAILURES_BEFORE_REJECTING: usize = 2;
+
 /// What one request was, for the downstream.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Class {
@@ -203,9 +211,19 @@ fn split_refused(input: &Input<'_>, classified: &mut Classified) -> Result<(), S
     let took = |i: usize| input.requests[i].done - input.requests[i].sent;
     let mut times: Vec<f64> = candidates.iter().map(|i| took(*i)).collect();
     times.sort_by(f64::total_cmp);
+    let mut refuted = None;
     let threshold = match input.stated.fast_below {
         Some(t) => Some((t, true)),
-        None => gap(&times).map(|t| (t, false)),
+        None => match gap(&times) {
+            Some(t) => match fast_before_failures(input, classified, &candidates, t) {
+                Some(at) => {
+                    refuted = Some(at);
+                    None
+                }
+                None => Some((t, false)),
+            },
+            None => None,
+        },
     };
     let attempted = |i: usize| match threshold {
         Some((t, _)) => took(i) >= t,
@@ -223,8 +241,15 @@ fn split_refused(input: &Input<'_>, classified: &mut Classified) -> Result<(), S
                 secs(baseline.unwrap_or_default())
             )),
             _ => {
+                let why = match refuted {
+                    Some(at) => format!(
+                        "; the fast ones cannot all be rejections, one was answered at {} before {MIN_FAILURES_BEFORE_REJECTING} calls had failed",
+                        secs(at)
+                    ),
+                    None => String::new(),
+                };
                 return Err(format!(
-                    "while the downstream refused connections every answer took {} to {}: calls that were attempted (refused) cannot be told from calls the breaker rejected; state `fast_below` for it under [sut.breakers] or expose a breaker gauge",
+                    "while the downstream refused connections every answer took {} to {}{why}: calls that were attempted (refused) cannot be told from calls the breaker rejected; state `fast_below` for it under [sut.breakers] or expose a breaker gauge",
                     secs(times[0]),
                     secs(times[times.len() - 1])
                 ));
@@ -242,6 +267,44 @@ fn split_refused(input: &Input<'_>, classified: &mut Classified) -> Result<(), S
     }
     classified.fast_below = threshold;
     Ok(())
+}
+
+/// A split at `threshold` read as rejections answers that came before any
+/// breaker could have counted enough failures: the answer time of the first
+/// such, or `None` when the split is possible. Answer times of refused
+/// calls vary (scheduling, a slow connect), so a gap alone can cut one
+/// population in two; a closed breaker admits calls until failures end.
+fn fast_before_failures(
+    input: &Input<'_>,
+    classified: &Classified,
+    candidates: &[usize],
+    threshold: f64,
+) -> Option<f64> {
+    let took = |i: usize| input.requests[i].done - input.requests[i].sent;
+    let first_rejection = candidates
+        .iter()
+        .filter(|i| took(**i) < threshold)
+        .map(|i| input.requests[*i].done)
+        .min_by(f64::total_cmp)?;
+    let mut attempted = vec![false; input.requests.len()];
+    for i in candidates.iter().filter(|i| took(**i) >= threshold) {
+        attempted[*i] = true;
+    }
+    let failures = input
+        .requests
+        .iter()
+        .zip(&classified.classes)
+        .enumerate()
+        .filter_map(|(i, (r, c))| match c {
+            Class::Reached {
+                end: (end, true), ..
+            } => Some(*end),
+            _ if attempted[i] && !r.ok => Some(r.done),
+            _ => None,
+        })
+        .filter(|end| *end <= first_rejection)
+        .count();
+    (failures < MIN_FAILURES_BEFORE_REJECTING).then_some(first_rejection)
 }
 
 /// The widest split of sorted answer times into a slow and a fast group

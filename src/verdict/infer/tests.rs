@@ -428,6 +428,27 @@ fn refused_connections_without_a_gap_need_a_stated_threshold() {
 }
 
 #[test]
+fn fast_refusals_with_a_few_slow_ones_are_no_open_breaker() {
+    // No breaker, no retry: a refused call fails in 0.4 ms, but one in 25
+    // waits 5 ms for the scheduler. The gap between the two is no open
+    // breaker: the first fast answer came before any call had failed.
+    let mut n = 0;
+    let sim = Sim::run(0.02, 2.5, move |sent| match sent {
+        t if t < 1.0 - 1e-9 => call(0.002, 1, 0.0, false),
+        t if t < 2.0 - 1e-9 => {
+            n += 1;
+            let took = if n % 25 == 7 { 0.005 } else { 0.0004 };
+            Fate::Refused { took }
+        }
+        _ => call(0.002, 1, 0.0, false),
+    });
+    let mut input = sim.input(1.0);
+    input.refusing = &[(1.0, 2.0)];
+    let why = infer(&input).expect_err("refused calls of one kind");
+    assert!(why.contains("before 2 calls had failed"), "{why}");
+}
+
+#[test]
 fn refused_calls_all_slower_than_any_rejection_mean_it_never_opened() {
     // No breaker: every call pays its retry sleeps, far over the baseline.
     let sim = Sim::run(0.02, 2.5, |sent| match sent {

@@ -416,6 +416,51 @@ impl Context<'_> {
         }
     }
 
+    /// The upstream requests of the journeys that need `downstream` (and
+    /// enter by `service` when one is named).
+    fn requests_via(&self, downstream: Downstream, service: Option<ServiceKind>) -> Vec<Request> {
+        self.obs
+            .evidence
+            .requests
+            .iter()
+            .filter(|r| {
+                self.obs
+                    .load
+                    .series
+                    .get(usize::from(r.series))
+                    .is_some_and(|s| {
+                        s.name == s.journey
+                            && self.needs(&s.journey, downstream)
+                            && service.is_none_or(|k| self.enters_by(&s.journey, k))
+                    })
+            })
+            .map(|r| Request {
+                sent: r.sent_us as f64 / 1e6,
+                done: r.done_us as f64 / 1e6,
+                answered: r.answered(),
+                ok: r.outcome.is_ok(),
+                ids: [r.id, r.answer_id],
+            })
+            .collect()
+    }
+
+    /// Why no request of a journey through `service` crossed `downstream`
+    /// after its fault, if none did: black-box, its breaker was never seen
+    /// under the fault.
+    pub fn unobserved(
+        &self,
+        downstream: Downstream,
+        service: Option<ServiceKind>,
+    ) -> Option<String> {
+        let fault_start = self.fault_start(downstream)?;
+        unobserved(
+            &self.requests_via(downstream, service),
+            fault_start,
+            injector_name(downstream),
+            service,
+        )
+    }
+
     fn infer(
         &self,
         downstream: Downstream,
@@ -439,38 +484,9 @@ impl Context<'_> {
                 "{target} lost {lost} arrival records before they were read"
             ));
         }
-        let requests: Vec<Request> = self
-            .obs
-            .evidence
-            .requests
-            .iter()
-            .filter(|r| {
-                self.obs
-                    .load
-                    .series
-                    .get(usize::from(r.series))
-                    .is_some_and(|s| {
-                        s.name == s.journey
-                            && self.needs(&s.journey, downstream)
-                            && service.is_none_or(|k| self.enters_by(&s.journey, k))
-                    })
-            })
-            .map(|r| Request {
-                sent: r.sent_us as f64 / 1e6,
-                done: r.done_us as f64 / 1e6,
-                answered: r.answered(),
-                ok: r.outcome.is_ok(),
-                ids: [r.id, r.answer_id],
-            })
-            .collect();
-        if !requests.iter().any(|r| r.sent >= fault_start) {
-            return Err(match service {
-                Some(s) => format!(
-                    "no journey enters by {} with {target} on its request path after the fault, so that breaker cannot be inferred from outside",
-                    s.name()
-                ),
-                None => format!("no journey reaching {target} sent requests after its fault"),
-            });
+        let requests = self.requests_via(downstream, service);
+        if let Some(why) = unobserved(&requests, fault_start, target, service) {
+            return Err(why);
         }
         let attempts: Vec<Attempt> = self
             .obs
@@ -740,6 +756,26 @@ fn window_cycles(
         }
     }
     cycles
+}
+
+/// Why `requests` say nothing about `target`'s breaker under a fault that
+/// started at `fault_start`, if none was sent after it.
+fn unobserved(
+    requests: &[Request],
+    fault_start: f64,
+    target: &str,
+    service: Option<ServiceKind>,
+) -> Option<String> {
+    if requests.iter().any(|r| r.sent >= fault_start) {
+        return None;
+    }
+    Some(match service {
+        Some(s) => format!(
+            "no journey enters by {} with {target} on its request path after the fault, so that breaker cannot be inferred from outside",
+            s.name()
+        ),
+        None => format!("no journey reaching {target} sent requests after its fault"),
+    })
 }
 
 #[cfg(test)]

@@ -154,6 +154,17 @@ fn evaluate(ctx: &Context<'_>, name: &str, check: &BreakerOpens) -> CheckResult 
                 .iter()
                 .copied()
                 .find(|t| *t >= fault_at);
+            // A breaker that saw none of its own calls fail stays closed:
+            // a closed gauge is evidence only where the service's calls to
+            // the downstream were seen failing (another breaker upstream
+            // may have kept them from being made).
+            if opened.is_none()
+                && let Some(unseen) = ctx.unobserved(downstream, service)
+            {
+                return inconclusive(format!(
+                    "{unseen}; its gauge never showed open ({readings} readings), but whether its calls to {target} failed during the fault is not known"
+                ));
+            }
             return decide(name, expected, fault_at, within, opened, evidence);
         }
     };
@@ -400,6 +411,23 @@ within = "1s"
             &result,
             Expect::Inconclusive,
             "no journey enters by merchant-service",
+        );
+        // With its gauge: an opening is read off it, a gauge that stayed
+        // closed proves nothing (its calls may never have been made).
+        let mut f = Fixture::new(&check("merchant-service"));
+        f.payments(&opens(10.5), 4);
+        f.gauge_of("merchant-service", &[(10.5, Open), (20.5, Closed)]);
+        let result = f.judge("of merchant-service");
+        assert_outcome("its gauge opened", &result, Expect::Pass, "opened");
+        let mut f = Fixture::new(&check("merchant-service"));
+        f.payments(&opens(10.5), 4);
+        f.gauge_of("merchant-service", &[]);
+        let result = f.judge("of merchant-service");
+        assert_outcome(
+            "its gauge stayed closed",
+            &result,
+            Expect::Inconclusive,
+            "never showed open",
         );
     }
 }

@@ -200,6 +200,11 @@ impl Fixture {
     /// The SUT's gauge for order-service at payment-gateway: `states`
     /// readings every 250 ms, each state holding from its instant on.
     pub(super) fn gauge(&mut self, states: &[(f64, BreakerState)]) {
+        self.gauge_of("payment-gateway", states);
+    }
+
+    /// The gauge of `service`'s breaker on order-service, as [`Self::gauge`].
+    pub(super) fn gauge_of(&mut self, service: &str, states: &[(f64, BreakerState)]) {
         let mut t = 0.0;
         while t < 30.0 {
             let state = states
@@ -209,7 +214,7 @@ impl Fixture {
                 .map_or(BreakerState::Closed, |(_, s)| *s);
             self.obs.sut.breakers.push(BreakerSample {
                 t_s: t,
-                service: "payment-gateway".into(),
+                service: service.into(),
                 downstream: Downstream::Order,
                 state,
             });

@@ -18,13 +18,14 @@
 //!
 //! `FH_BENCH_SECONDS` (default 5) sets each window.
 
-use std::io::{BufRead, BufReader};
+#[path = "support/target.rs"]
+mod target;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use faultline::load::driver::{Lane, LoadSettings, drive};
 use faultline::load::journeys::Caller;
 use faultline::load::recorder::{Recorder, SeriesSpec};
@@ -47,80 +48,6 @@ fn seconds() -> u64 {
         .unwrap_or(5)
 }
 
-/// The child process: a trivial hyper HTTP/1.1 server answering every
-/// request with a small JSON body; prints its port, serves until killed.
-fn serve_target() {
-    use hyper::server::conn::http1;
-    use hyper::service::service_fn;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("target runtime");
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        println!("{}", listener.local_addr().expect("addr").port());
-        let body = Bytes::from_static(br#"{"merchant_id":"M001","degraded":[]}"#);
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let body = body.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |_request| {
-                    let body = body.clone();
-                    async move {
-                        let mut response = hyper::Response::new(http_body_util::Full::new(body));
-                        response.headers_mut().insert(
-                            http::header::CONTENT_TYPE,
-                            http::HeaderValue::from_static("application/json"),
-                        );
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-}
-
-/// Starts the target in a child process (this binary again).
-fn start_target() -> (Child, SocketAddr) {
-    let mut child = Command::new(std::env::current_exe().expect("own path"))
-        .env("FH_BENCH_TARGET", "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("target process starts");
-    let stdout = child.stdout.take().expect("piped");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("target prints its port");
-    let port: u16 = line.trim().parse().expect("a port");
-    (child, SocketAddr::from(([127, 0, 0, 1], port)))
-}
-
-/// CPU seconds (user + system) of this process, and of its waited-for
-/// children, from /proc (clock ticks of 1/100 s).
-fn cpu_seconds() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit_once(") ")
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|f| f.parse().unwrap_or(0.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    let at = |i: usize| fields.get(i).copied().unwrap_or(0.0) / 100.0;
-    (at(11) + at(12), at(13) + at(14))
-}
-
 struct Closed {
     rate: f64,
     cpu_per_100k: f64,
@@ -128,7 +55,7 @@ struct Closed {
 
 /// wrk with one thread and `CONNECTIONS` connections; None without wrk.
 fn wrk(addr: SocketAddr, secs: u64) -> Option<Closed> {
-    let (_, before) = cpu_seconds();
+    let (_, before) = target::cpu_seconds();
     let output = Command::new("wrk")
         .args([
             "-t1",
@@ -138,7 +65,7 @@ fn wrk(addr: SocketAddr, secs: u64) -> Option<Closed> {
         ])
         .output()
         .ok()?;
-    let (_, after) = cpu_seconds();
+    let (_, after) = target::cpu_seconds();
     let text = String::from_utf8_lossy(&output.stdout);
     let requests: f64 = text
         .lines()
@@ -255,7 +182,7 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> Run {
         })
     };
     let load_start = Instant::now() + Duration::from_millis(500);
-    let (cpu_before, _) = cpu_seconds();
+    let (cpu_before, _) = target::cpu_seconds();
     let stats = drive(
         vec![lane],
         &settings,
@@ -266,7 +193,7 @@ async fn harness(url: &str, model: Model, rate: f64, secs: u64) -> Run {
     )
     .await
     .expect("harness drives");
-    let (cpu_after, _) = cpu_seconds();
+    let (cpu_after, _) = target::cpu_seconds();
     flusher.abort();
     requests.flush();
     let mut lateness = Histogram::<u64>::new(3).expect("histogram");
@@ -318,18 +245,16 @@ async fn open(url: &str, rate: f64, secs: u64, label: &str) -> Run {
 }
 
 fn main() {
-    if std::env::var_os("FH_BENCH_TARGET").is_some() {
-        serve_target();
+    if target::is_target() {
+        target::serve_target();
         return;
     }
-    let (mut child, addr) = start_target();
+    let target = target::start_target();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime")
-        .block_on(bench(addr));
-    let _ = child.kill();
-    let _ = child.wait();
+        .block_on(bench(target.addr));
 }
 
 async fn bench(addr: SocketAddr) {

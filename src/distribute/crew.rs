@@ -106,6 +106,21 @@ pub struct WorkerFigures {
     pub clock_drift_ms: f64,
 }
 
+impl WorkerFigures {
+    /// Its clock offset as the report prints it: `+0.12 ms ±0.05`.
+    pub fn clock_text(&self) -> String {
+        format!(
+            "{:+.2} ms ±{:.2}",
+            self.clock_offset_ms, self.clock_uncertainty_ms
+        )
+    }
+
+    /// Its clock drift as the report prints it: `-0.03 ms`.
+    pub fn drift_text(&self) -> String {
+        format!("{:+.2} ms", self.clock_drift_ms)
+    }
+}
+
 enum Engine {
     Local(LocalWorkers),
     Swarm(SwarmWorkers),

@@ -153,7 +153,7 @@ fn load_workers(body: &mut String, report: &Report) {
     for f in &w.workers {
         let _ = write!(
             body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.2} ms ±{:.2}</td><td>{:+.2} ms</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             f.index,
             esc(&f.host),
             f.sent,
@@ -161,9 +161,8 @@ fn load_workers(body: &mut String, report: &Report) {
             f.dropped,
             f.users,
             f.connections,
-            f.clock_offset_ms,
-            f.clock_uncertainty_ms,
-            f.clock_drift_ms
+            f.clock_text(),
+            f.drift_text()
         );
     }
     let (sent, late, dropped) = w.workers.iter().fold((0, 0, 0), |(s, l, d), f| {

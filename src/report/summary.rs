@@ -129,15 +129,14 @@ pub fn render(report: &Report, dir: &std::path::Path) -> String {
         for f in &w.workers {
             let _ = writeln!(
                 out,
-                "    worker {} ({}): sent {}, late {}, dropped {}, clock {:+.2} ms ±{:.2}, drift {:+.2} ms",
+                "    worker {} ({}): sent {}, late {}, dropped {}, clock {}, drift {}",
                 f.index,
                 f.host,
                 f.sent,
                 f.late,
                 f.dropped,
-                f.clock_offset_ms,
-                f.clock_uncertainty_ms,
-                f.clock_drift_ms
+                f.clock_text(),
+                f.drift_text()
             );
         }
     }

@@ -5,7 +5,8 @@
 //! stopping leaves no service, container or swarm membership that was not
 //! there before; a SIGKILLed owner's service and swarm are removed by
 //! `faultline sweep`; an engine that already was a swarm manager keeps its
-//! swarm.
+//! swarm; a scenario run on three replicas gives the verdict the same run
+//! gives in one process.
 //!
 //! Without a Docker engine these tests are reported as *ignored*, loudly,
 //! never as passed. The trials run one at a time: a swarm is engine-wide.
@@ -14,10 +15,16 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use faultline::distribute::coordinator::{Joined, gather};
+use faultline::distribute::crew::{Distribution, EngineKind};
+use faultline::distribute::engine::kubernetes::KubeOptions;
 use faultline::distribute::engine::{LostWorker, WorkerSpec, swarm::SwarmWorkers};
+use faultline::run::{RunOptions, RunOutcome, run};
 use libtest_mimic::{Arguments, Failed, Trial};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 const FAULTLINE: &str = env!("CARGO_BIN_EXE_faultline");
 /// Set in the child this test starts and SIGKILLs (the sweep trial): the
@@ -53,6 +60,10 @@ fn main() {
             three_replicas_join,
         ),
         Trial::test("a_killed_replica_is_reported_with_its_slot", killed_replica),
+        Trial::test(
+            "a_run_on_three_replicas_gives_the_one_process_verdict",
+            same_verdict,
+        ),
         Trial::test(
             "a_sigkilled_owner_s_service_and_swarm_are_swept",
             sigkilled_owner_swept,
@@ -425,4 +436,114 @@ fn existing_swarm_kept() -> Result<(), Failed> {
         let _ = docker(&["network", "rm", "docker_gwbridge"]);
     }
     outcome
+}
+
+/// Retries absorb 30 % of 503s from risk: no check here depends on how fast
+/// a request went, so one process and three replicas must agree on all.
+const RISK_ERRORS: &str = r#"
+name = "swarm-verdict"
+description = "risk-service answers 503 to 30 % of checks for 4 s"
+seed = 42
+duration = "8s"
+
+[load]
+window = "1s"
+[[load.journeys]]
+kind = "payment"
+rate = 60
+
+[[faults]]
+injector = "risk-service"
+from = "2s"
+until = "6s"
+fault = { kind = "status", code = 503, rate = 0.3, method = "POST", path = "/api/v1/risk/check" }
+
+[[checks]]
+kind = "no_cascade"
+journey = "payment"
+success_tolerance = 0.1
+latency_factor = 0
+
+[[checks]]
+kind = "amplification"
+downstream = "risk-service"
+journey = "payment"
+max_ratio = 1.6
+
+[[checks]]
+kind = "no_duplicates"
+downstream = "order-service"
+
+[[checks]]
+kind = "integrity"
+journey = "payment"
+"#;
+
+/// Every check's name and whether it passed, and the payments sent.
+fn verdict(outcome: &RunOutcome) -> (Vec<(String, bool)>, u64) {
+    let checks = outcome
+        .report
+        .checks
+        .iter()
+        .map(|c| (c.name.clone(), c.passed))
+        .collect();
+    let sent = outcome
+        .observations
+        .load
+        .series("payment")
+        .map_or(0, |s| s.total.requests + s.total.dropped);
+    (checks, sent)
+}
+
+fn same_verdict() -> Result<(), Failed> {
+    let before = engine_state();
+    let containers = docker(&["ps", "-aq"])?;
+    let plan = support::scenario("swarm-verdict", RISK_ERRORS);
+    let options = |distribution| RunOptions {
+        out: support::scratch("reports"),
+        quiet: true,
+        baseline: None,
+        distribution,
+    };
+    let rt = runtime();
+    let one = rt
+        .block_on(run(&plan, &options(None), CancellationToken::new()))
+        .map_err(|e| format!("the one-process run: {e}"))?;
+    let swarm = rt
+        .block_on(run(
+            &plan,
+            &options(Some(Distribution {
+                workers: 3,
+                engine: EngineKind::Swarm,
+                advertise: None,
+                image: None,
+                kube: KubeOptions::default(),
+                program: None,
+            })),
+            CancellationToken::new(),
+        ))
+        .map_err(|e| format!("the swarm run: {e}"))?;
+    let (alone, on_swarm) = (verdict(&one), verdict(&swarm));
+    ensure(alone.0.iter().all(|(_, passed)| *passed), || {
+        format!("the one-process run did not pass: {:?}", alone.0)
+    })?;
+    ensure(alone == on_swarm, || {
+        format!("one process {alone:?}, three replicas {on_swarm:?}")
+    })?;
+    let workers = swarm
+        .report
+        .load_workers
+        .as_ref()
+        .ok_or("no worker figures")?;
+    ensure(
+        workers.engine == EngineKind::Swarm && workers.workers.len() == 3,
+        || format!("{workers:?}"),
+    )?;
+    ensure(engine_state() == before, || {
+        format!("engine {:?}, was {before:?}", engine_state())
+    })?;
+    let after = docker(&["ps", "-aq"])?;
+    ensure(after == containers, || {
+        format!("containers [{after}], were [{containers}]")
+    })
 }

@@ -41,6 +41,10 @@ fn live(command: Command) -> u8 {
     let done: anyhow::Result<()> = runtime.block_on(async {
         match command {
             Command::Images { .. } => {
+                // A signal must stop cargo and its compilers: they run in a
+                // process group of their own, which no terminal's Ctrl-C
+                // reaches.
+                interrupt_on_signals(CancellationToken::new());
                 for image in faultline::stack::docker::images::build_all().await? {
                     let how = if image.built { "built" } else { "up to date" };
                     println!(
@@ -113,7 +117,11 @@ fn live(command: Command) -> u8 {
         Ok(()) => PASS,
         Err(e) => {
             eprintln!("faultline: {e:#}");
-            BAD
+            if FIRST_SIGNAL.load(Ordering::SeqCst) == 0 {
+                BAD
+            } else {
+                interrupted_code()
+            }
         }
     }
 }
@@ -743,10 +751,12 @@ fn interrupted_code() -> u8 {
     }
 }
 
-/// First signal: stop the load, clear the faults, tear down, report what
-/// was seen. Second: exit at once (everything runs in this process or in
-/// containers a later run's sweep removes).
+/// First signal: stop the load (and an image build under way), clear the
+/// faults, tear down, report what was seen. Second: exit at once
+/// (everything else runs in this process, in containers a later run's sweep
+/// removes, or in local workers that stop when their coordinator is gone).
 fn interrupted(signal: Interrupt, cancel: &CancellationToken) {
+    faultline::stack::docker::images::stop_build();
     if FIRST_SIGNAL
         .compare_exchange(0, signal.code(), Ordering::SeqCst, Ordering::SeqCst)
         .is_err()

@@ -2,7 +2,8 @@
 //! cleared, the stack is torn down, the report is still written (marked
 //! interrupted, the signal named) and the exit code is 128 + the signal
 //! (130, 143, 129). A second signal quits at once. Nothing is left: no
-//! process, no listening port.
+//! process (an image build's cargo and compilers included), no listening
+//! port.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
@@ -280,4 +281,85 @@ fn sigterm_stops_promptly_reports_and_exits_143() {
 #[test]
 fn sighup_stops_promptly_reports_and_exits_129() {
     interrupted_by("HUP", 129);
+}
+
+/// Whether process `pid` still runs (a zombie does not).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+#[test]
+fn an_image_build_under_way_stops_with_its_compilers_on_sigterm() {
+    let dir =
+        std::env::temp_dir().join(format!("faultline-interrupt-{}-build", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("folder");
+    // A cargo that starts a long "compiler" in its process group and waits
+    // for it, as cargo waits for rustc.
+    let cargo = dir.join("cargo");
+    std::fs::write(
+        &cargo,
+        "#!/bin/sh\nsleep 300 &\necho $! > \"$FAKE_DIR/compiler.pid\"\necho $$ > \"$FAKE_DIR/cargo.pid\"\nwait\n",
+    )
+    .expect("fake cargo");
+    std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("executable");
+    let mut child = Command::new(FAULTLINE)
+        .args(["images", "build"])
+        .env("CARGO", &cargo)
+        .env("FAKE_DIR", &dir)
+        .env("FAULTLINE_SOURCE", env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("faultline starts");
+    let pid_of = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (cargo_pid, compiler_pid) = loop {
+        if let (Some(c), Some(r)) = (pid_of("cargo.pid"), pid_of("compiler.pid")) {
+            break (c.trim().to_string(), r.trim().to_string());
+        }
+        assert!(Instant::now() < deadline, "the build never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        running(&compiler_pid),
+        "the compiler runs before the signal"
+    );
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let since = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if since.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("faultline images build still runs 15 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("stopped by an interrupt"), "{stderr}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (running(&cargo_pid) || running(&compiler_pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !running(&cargo_pid) && !running(&compiler_pid),
+        "left running: cargo {cargo_pid} {}, compiler {compiler_pid} {}",
+        running(&cargo_pid),
+        running(&compiler_pid)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,8 +10,10 @@
 //! the third ([`ensure_faultline`]), built only when asked for: the harness
 //! is the largest of the three binaries.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -121,6 +123,23 @@ pub fn workspace() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
+/// The process group of the cargo build under way (0: none): cargo and the
+/// compilers it starts, which an interrupted faultline must not leave
+/// running.
+static BUILDING: AtomicI32 = AtomicI32::new(0);
+
+/// Stops the image build under way, if any: cargo and every compiler it
+/// started (they share its process group). Called on an interrupt.
+pub fn stop_build() {
+    let group = BUILDING.swap(0, Ordering::SeqCst);
+    if group > 0 {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(group),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+}
+
 fn build_blocking(recipes: &[&Recipe]) -> Result<Vec<Built>, DockerError> {
     let root = workspace();
     if !root.join("reference-stack/Cargo.toml").is_file() {
@@ -144,7 +163,7 @@ fn build_blocking(recipes: &[&Recipe]) -> Result<Vec<Built>, DockerError> {
     for recipe in recipes {
         command.args(["-p", recipe.package]);
     }
-    let output = command
+    let child = command
         .arg("--bins")
         // Stripped: symbols would triple the image for nothing a container needs.
         .env(
@@ -153,12 +172,29 @@ fn build_blocking(recipes: &[&Recipe]) -> Result<Vec<Built>, DockerError> {
         )
         .env("CARGO_TARGET_DIR", &target_dir)
         .current_dir(&root)
+        // A group of its own, so `stop_build` reaches the compilers too.
+        .process_group(0)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| DockerError::Build(format!("cannot run cargo: {e}")))?;
+    BUILDING.store(
+        i32::try_from(child.id()).unwrap_or_default(),
+        Ordering::SeqCst,
+    );
+    let output = child.wait_with_output();
+    let stopped = BUILDING.swap(0, Ordering::SeqCst) == 0;
+    let output = output.map_err(|e| DockerError::Build(format!("cargo: {e}")))?;
+    if stopped {
+        return Err(DockerError::Build(
+            "the build of the static binaries was stopped by an interrupt".into(),
+        ));
+    }
     if !output.status.success() {
         return Err(DockerError::Build(format!(
-            "cargo build of the static binaries failed:\n{}",
+            "cargo build of the static binaries failed ({}):\n{}",
+            output.status,
             String::from_utf8_lossy(&output.stderr)
         )));
     }

@@ -283,6 +283,22 @@ fn sighup_stops_promptly_reports_and_exits_129() {
     interrupted_by("HUP", 129);
 }
 
+/// Kills the processes when dropped by a failing test, which so leaves
+/// none behind (a passing one has seen them gone: their pids may be
+/// another's by then).
+struct KillOnDrop(Vec<String>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for pid in &self.0 {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+}
+
 /// Whether process `pid` still runs (a zombie does not).
 fn running(pid: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -302,7 +318,7 @@ fn an_image_build_under_way_stops_with_its_compilers_on_sigterm() {
     let cargo = dir.join("cargo");
     std::fs::write(
         &cargo,
-        "#!/bin/sh\nsleep 300 &\necho $! > \"$FAKE_DIR/compiler.pid\"\necho $$ > \"$FAKE_DIR/cargo.pid\"\nwait\n",
+        "#!/bin/sh\nsleep 120 &\necho $! > \"$FAKE_DIR/compiler.pid\"\necho $$ > \"$FAKE_DIR/cargo.pid\"\nwait\n",
     )
     .expect("fake cargo");
     std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -326,6 +342,7 @@ fn an_image_build_under_way_stops_with_its_compilers_on_sigterm() {
         assert!(Instant::now() < deadline, "the build never started");
         std::thread::sleep(Duration::from_millis(20));
     };
+    let _leftovers = KillOnDrop(vec![cargo_pid.clone(), compiler_pid.clone()]);
     assert!(
         running(&compiler_pid),
         "the compiler runs before the signal"

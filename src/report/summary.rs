@@ -13,6 +13,10 @@ fn ms(us: u64) -> String {
 }
 
 fn times(list: &[f64]) -> String {
+    if list.is_empty() {
+        // A gauge sampled between the transitions never saw this state.
+        return "not seen".to_string();
+    }
     let shown: Vec<String> = list.iter().take(6).map(|t| format!("{t:.2}s")).collect();
     let more = list.len().saturating_sub(6);
     if more > 0 {
@@ -142,4 +146,19 @@ pub fn render(report: &Report, dir: &std::path::Path) -> String {
     }
     let _ = writeln!(out, "  verdict: {verdict} → {}", dir.display());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::times;
+
+    #[test]
+    fn a_state_never_seen_says_so_and_a_long_list_is_cut() {
+        assert_eq!(times(&[]), "not seen");
+        assert_eq!(times(&[1.0, 2.5]), "1.00s, 2.50s");
+        assert_eq!(
+            times(&[0.5; 8]),
+            "0.50s, 0.50s, 0.50s, 0.50s, 0.50s, 0.50s (+2)"
+        );
+    }
 }

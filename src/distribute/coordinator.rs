@@ -95,6 +95,15 @@ pub enum DistributeError {
         /// Requests it dropped.
         dropped: u64,
     },
+    /// A failure with what the engine saw of the workers it lost (killed
+    /// by a signal, exited, evicted).
+    #[error("{source}: the engine reports {story}")]
+    Explained {
+        /// The failure as the coordinator saw it.
+        source: Box<DistributeError>,
+        /// The engine's account of each lost worker.
+        story: String,
+    },
 }
 
 /// Waits for `workers` workers on `listener`, within `within` in all, and

@@ -557,8 +557,45 @@ fn with_engine_story(e: DistributeError, lost: Vec<LostWorker>) -> DistributeErr
         return e;
     }
     let story: Vec<String> = lost.iter().map(ToString::to_string).collect();
-    DistributeError::Engine(EngineError::Failed {
-        what: e.to_string(),
-        reason: format!("the engine reports {}", story.join("; ")),
-    })
+    DistributeError::Explained {
+        source: Box::new(e),
+        story: story.join("; "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_s_story_is_added_to_the_failure_it_explains() {
+        let behind = || DistributeError::Behind {
+            worker: "worker 1 (vm)".into(),
+            dropped: 7,
+        };
+        assert!(matches!(
+            with_engine_story(behind(), Vec::new()),
+            DistributeError::Behind { dropped: 7, .. }
+        ));
+        let lost = vec![LostWorker {
+            index: 1,
+            place: "swarm task slot 2".into(),
+            what: "killed by signal 9".into(),
+        }];
+        let explained = with_engine_story(behind(), lost);
+        let DistributeError::Explained { source, story } = &explained else {
+            panic!("{explained:?}");
+        };
+        assert!(matches!(
+            **source,
+            DistributeError::Behind { dropped: 7, .. }
+        ));
+        assert_eq!(story, "worker 1 (swarm task slot 2): killed by signal 9");
+        assert!(
+            explained
+                .to_string()
+                .ends_with(": the engine reports worker 1 (swarm task slot 2): killed by signal 9"),
+            "{explained}"
+        );
+    }
 }

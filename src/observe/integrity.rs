@@ -3,18 +3,16 @@
 //! consistent with the answer the SUT gave when it acknowledged it.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 
 use crate::load::acks::{Ack, AckRecord};
 use crate::load::journeys::Caller;
 use crate::spill::Chunks;
 
 /// Lookups running at once.
-const CONCURRENCY: usize = 32;
+const CONCURRENCY: usize = 64;
 /// Examples kept as evidence.
 const EXAMPLES: usize = 20;
 
@@ -65,8 +63,61 @@ enum Found {
 /// Acknowledgements read from the file at a time.
 const CHUNK: usize = 4096;
 
+/// The acknowledgements of one series, read from the spill file a chunk at
+/// a time, with what was counted on the way.
+struct Pending {
+    chunks: Chunks<AckRecord>,
+    buffer: std::vec::IntoIter<AckRecord>,
+    series: u16,
+    acknowledged: u64,
+    skipped: u64,
+    unreadable: Option<String>,
+}
+
+impl Pending {
+    /// The next acknowledgement to look up; None at the end of the file
+    /// (or where it could not be read further).
+    fn next_ack(&mut self) -> Option<Ack> {
+        loop {
+            if let Some(record) = self.buffer.next() {
+                if record.series != self.series {
+                    continue;
+                }
+                self.acknowledged += 1;
+                if record.overlong() {
+                    self.skipped += 1;
+                    continue;
+                }
+                return Some(record.ack());
+            }
+            match self.chunks.next_chunk(CHUNK) {
+                Ok(chunk) if chunk.is_empty() => return None,
+                Ok(chunk) => self.buffer = chunk.into_iter(),
+                Err(e) => {
+                    self.unreadable = Some(e.to_string());
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// The part of a lookup's answer the check reads.
+#[derive(Deserialize)]
+struct Looked {
+    data: LookedData,
+}
+
+#[derive(Deserialize)]
+struct LookedData {
+    #[serde(default)]
+    status: String,
+}
+
 /// Looks every acknowledgement of `series` in the spill file `acks` up on
-/// the gateway at `base`, a chunk at a time (bounded memory however many).
+/// the gateway at `base`, [`CONCURRENCY`] at a time, reading the file as it
+/// goes (bounded memory however many): a new lookup starts as soon as one
+/// ends, so the SUT is never left idle between chunks.
 pub async fn lookup(
     journey: &str,
     base: &str,
@@ -78,104 +129,96 @@ pub async fn lookup(
         journey: journey.to_string(),
         ..IntegrityResult::default()
     };
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build();
-    let mut chunks = match Chunks::<AckRecord>::open(acks) {
+    let chunks = match Chunks::<AckRecord>::open(acks) {
         Ok(chunks) => chunks,
         Err(e) => {
             result.unreadable = Some(format!("{}: {e}", acks.display()));
             return result;
         }
     };
+    let mut pending = Pending {
+        chunks,
+        buffer: Vec::new().into_iter(),
+        series,
+        acknowledged: 0,
+        skipped: 0,
+        unreadable: None,
+    };
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build();
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
-        let chunk = match chunks.next_chunk(CHUNK) {
-            Ok(chunk) if chunk.is_empty() => break,
-            Ok(chunk) => chunk,
-            Err(e) => {
-                result.unreadable = Some(format!("{}: {e}", acks.display()));
+        while tasks.len() < CONCURRENCY {
+            let Some(ack) = pending.next_ack() else {
                 break;
-            }
+            };
+            result.checked += 1;
+            let Ok(client) = &client else {
+                result.unanswered += 1;
+                continue;
+            };
+            let (client, url) = (
+                client.clone(),
+                format!("{base}{}", caller.lookup(&ack.payment_no).path),
+            );
+            tasks.spawn(async move {
+                let found = find(&client, url).await;
+                (ack, found)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
         };
-        let mine: Vec<Ack> = chunk
-            .iter()
-            .filter(|r| r.series == series)
-            .filter_map(|r| {
-                result.acknowledged += 1;
-                if r.overlong() {
-                    result.skipped += 1;
-                    None
-                } else {
-                    Some(r.ack())
-                }
-            })
-            .collect();
-        result.checked += mine.len() as u64;
-        match &client {
-            Ok(client) => look_up(client, base, mine, caller, &mut result).await,
-            Err(_) => result.unanswered += mine.len() as u64,
+        match joined {
+            Ok((ack, found)) => tally(&mut result, ack, found),
+            Err(_) => result.unanswered += 1,
         }
     }
+    result.acknowledged = pending.acknowledged;
+    result.skipped = pending.skipped;
+    result.unreadable = pending
+        .unreadable
+        .map(|e| format!("{}: {e}", acks.display()));
     result
 }
 
-/// Looks `acks` up, [`CONCURRENCY`] at a time, adding what was found to
-/// `result`.
-async fn look_up(
-    client: &reqwest::Client,
-    base: &str,
-    acks: Vec<Ack>,
-    caller: &Caller,
-    result: &mut IntegrityResult,
-) {
-    let permits = Arc::new(Semaphore::new(CONCURRENCY));
-    let mut tasks = tokio::task::JoinSet::new();
-    for ack in acks {
-        let (client, permits) = (client.clone(), Arc::clone(&permits));
-        let url = format!("{base}{}", caller.lookup(&ack.payment_no).path);
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let found = match client.get(url).send().await {
-                Ok(r) if r.status().as_u16() == 404 => Found::Missing,
-                Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
-                    Ok(body) => Found::Status(
-                        body["data"]["status"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                    ),
-                    Err(_) => Found::Unanswered,
-                },
-                _ => Found::Unanswered,
-            };
-            (ack, found)
-        });
+/// What the SUT answered for one payment.
+async fn find(client: &reqwest::Client, url: String) -> Found {
+    match client.get(url).send().await {
+        Ok(r) if r.status().as_u16() == 404 => Found::Missing,
+        Ok(r) if r.status().is_success() => match r.bytes().await {
+            Ok(body) => match serde_json::from_slice::<Looked>(&body) {
+                Ok(looked) => Found::Status(looked.data.status),
+                Err(_) => Found::Unanswered,
+            },
+            Err(_) => Found::Unanswered,
+        },
+        _ => Found::Unanswered,
     }
-    while let Some(joined) = tasks.join_next().await {
-        let Ok((ack, found)) = joined else {
-            result.unanswered += 1;
-            continue;
-        };
-        match found {
-            Found::Status(status) if ack.expect.contains(&status) => {}
-            Found::Status(status) => {
-                result.inconsistent += 1;
-                if result.mismatch_examples.len() < EXAMPLES {
-                    result.mismatch_examples.push(Mismatch {
-                        payment_no: ack.payment_no,
-                        expected: ack.expect,
-                        found: status,
-                    });
-                }
+}
+
+/// Adds one lookup's finding to `result`.
+fn tally(result: &mut IntegrityResult, ack: Ack, found: Found) {
+    match found {
+        Found::Status(status) if ack.expect.contains(&status) => {}
+        Found::Status(status) => {
+            result.inconsistent += 1;
+            if result.mismatch_examples.len() < EXAMPLES {
+                result.mismatch_examples.push(Mismatch {
+                    payment_no: ack.payment_no,
+                    expected: ack.expect,
+                    found: status,
+                });
             }
-            Found::Missing => {
-                result.missing += 1;
-                if result.missing_examples.len() < EXAMPLES {
-                    result.missing_examples.push(ack.payment_no);
-                }
-            }
-            Found::Unanswered => result.unanswered += 1,
         }
+        Found::Missing => {
+            result.missing += 1;
+            if result.missing_examples.len() < EXAMPLES {
+                result.missing_examples.push(ack.payment_no);
+            }
+        }
+        Found::Unanswered => result.unanswered += 1,
     }
 }

@@ -18,6 +18,8 @@
 //!
 //! `FH_BENCH_SECONDS` (default 10) sets each run's length.
 
+#[path = "support/env.rs"]
+mod env;
 #[path = "support/target.rs"]
 mod target;
 
@@ -34,17 +36,15 @@ use tokio_util::sync::CancellationToken;
 
 const FAULTLINE: &str = env!("CARGO_BIN_EXE_faultline");
 
-fn env_or(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// This bench's scratch folder.
+fn scratch() -> PathBuf {
+    std::env::temp_dir().join(format!("faultline-dist-bench-{}", std::process::id()))
 }
 
 /// The scenario: one dashboard journey at the target, `load` its `[load]`
 /// table's body.
 fn scenario(name: &str, addr: SocketAddr, secs: f64, load: &str) -> Plan {
-    let dir = std::env::temp_dir().join(format!("faultline-dist-bench-{}", std::process::id()));
+    let dir = scratch();
     std::fs::create_dir_all(&dir).expect("scratch folder");
     let path = dir.join(format!("{name}.toml"));
     let toml = format!(
@@ -87,10 +87,7 @@ struct Measured {
 /// Runs `plan` on `workers` local workers; a run that could not give a
 /// verdict (a worker fell behind, say) is reported as such.
 async fn run_with(plan: &Plan, workers: usize) -> Option<Measured> {
-    let out = std::env::temp_dir().join(format!(
-        "faultline-dist-bench-{}/reports",
-        std::process::id()
-    ));
+    let out = scratch().join("reports");
     let options = RunOptions {
         out,
         quiet: true,
@@ -142,24 +139,12 @@ fn worst_window(s: &SeriesRecord, rate: f64) -> f64 {
 }
 
 fn main() {
-    if target::is_target() {
-        target::serve_target();
-        return;
-    }
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    let target = target::start_target();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(bench(target.addr));
+    target::bench_against_target(bench);
 }
 
 async fn bench(addr: SocketAddr) {
-    let secs = env_or("FH_BENCH_SECONDS", 10.0);
-    let rate = env_or("FH_DIST_RATE", 5000.0);
+    let secs = env::env_or("FH_BENCH_SECONDS", 10.0);
+    let rate = env::env_or("FH_DIST_RATE", 5000.0);
     println!(
         "faultline distributed benchmark ({} cores, {secs}s runs, local workers, target: trivial hyper server in a child process)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -238,7 +223,5 @@ async fn bench(addr: SocketAddr) {
             m.workers_cpu,
         );
     }
-    let _ = std::fs::remove_dir_all(
-        std::env::temp_dir().join(format!("faultline-dist-bench-{}", std::process::id())),
-    );
+    let _ = std::fs::remove_dir_all(scratch());
 }

@@ -18,6 +18,8 @@
 //!
 //! `FH_BENCH_SECONDS` (default 5) sets each window.
 
+#[path = "support/env.rs"]
+mod env;
 #[path = "support/target.rs"]
 mod target;
 
@@ -42,10 +44,7 @@ const CONNECTIONS: usize = 32;
 const KEEP_P99_US: u64 = 5_000;
 
 fn seconds() -> u64 {
-    std::env::var("FH_BENCH_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
+    env::env_or("FH_BENCH_SECONDS", 5.0) as u64
 }
 
 struct Closed {
@@ -245,16 +244,7 @@ async fn open(url: &str, rate: f64, secs: u64, label: &str) -> Run {
 }
 
 fn main() {
-    if target::is_target() {
-        target::serve_target();
-        return;
-    }
-    let target = target::start_target();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(bench(target.addr));
+    target::bench_against_target(bench);
 }
 
 async fn bench(addr: SocketAddr) {

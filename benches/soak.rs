@@ -9,18 +9,14 @@
 //!
 //! `cargo bench --bench soak` (30 minutes and more: not part of the tests).
 
+#[path = "support/env.rs"]
+mod env;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const FAULTLINE: &str = env!("CARGO_BIN_EXE_faultline");
-
-fn env_or(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Resident memory of `pid`, MiB.
 fn rss_mib(pid: u32) -> Option<f64> {
@@ -53,8 +49,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let minutes = env_or("FAULTLINE_SOAK_MINUTES", 30.0);
-    let rate = env_or("FAULTLINE_SOAK_RATE", 1000.0);
+    let minutes = env::env_or("FAULTLINE_SOAK_MINUTES", 30.0);
+    let rate = env::env_or("FAULTLINE_SOAK_RATE", 1000.0);
     let dir = std::env::temp_dir().join(format!("faultline-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch folder");
     let scenario = dir.join("soak.toml");

@@ -2,6 +2,7 @@
 //! run in a child process (the bench binary again, with `FH_BENCH_TARGET`
 //! set) so the generator's CPU is measured alone, and CPU time from /proc.
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -11,14 +12,28 @@ use bytes::Bytes;
 /// Set in the child that serves the target.
 pub const TARGET_ENV: &str = "FH_BENCH_TARGET";
 
-/// Whether this process is the target's child: call [`serve_target`] then.
-pub fn is_target() -> bool {
-    std::env::var_os(TARGET_ENV).is_some()
+/// A bench's `main`: serves the target when this process is its child;
+/// otherwise (unless cargo only lists benches) starts the target and runs
+/// `bench` against it on a multi-threaded runtime.
+pub fn bench_against_target<F: Future<Output = ()>>(bench: impl FnOnce(SocketAddr) -> F) {
+    if std::env::var_os(TARGET_ENV).is_some() {
+        serve_target();
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let target = start_target();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(bench(target.addr));
 }
 
 /// The child process: a trivial hyper HTTP/1.1 server answering every
 /// request with a small JSON body; prints its port, serves until killed.
-pub fn serve_target() {
+fn serve_target() {
     use hyper::server::conn::http1;
     use hyper::service::service_fn;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -74,7 +89,7 @@ impl Drop for Target {
 }
 
 /// Starts the target in a child process (this binary again).
-pub fn start_target() -> Target {
+fn start_target() -> Target {
     let mut child = Command::new(std::env::current_exe().expect("own path"))
         .env(TARGET_ENV, "1")
         .stdout(Stdio::piped())
